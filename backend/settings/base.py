@@ -1,0 +1,132 @@
+"""Settings shared by every environment. Anything secret or host-specific comes from the environment."""
+
+from pathlib import Path
+
+from taskbridge.queues import rq_queues
+
+from .env import database_from_url, env_bool, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "waffle",
+    "django_rq",
+    "taskbridge",
+    "notebooks",
+    "podcast",
+    "reports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "taskbridge.middleware.CorrelationIdMiddleware",
+    "taskbridge.middleware.FlagActorMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+WSGI_APPLICATION = "backend.wsgi.application"
+ASGI_APPLICATION = "backend.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), BASE_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+LOGIN_URL = "/admin/login/"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Waffle reads flags through this cache; it must be shared by every process
+# (web and workers) so that a flip in admin reaches all of them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "backend",
+    }
+}
+WAFFLE_CACHE_NAME = "default"
+WAFFLE_CREATE_MISSING_FLAGS = False
+
+# The one place the queues and their timeouts are declared. django-rq's
+# RQ_QUEUES below and Celery's queues, routes and time limits
+# (taskbridge.celery.configure) are derived from it.
+TASKBRIDGE = {
+    "QUEUES": {
+        "default": {"timeout": 3600},
+        "notebook_processing": {"timeout": 3600},
+        "podcast": {"timeout": 3600},
+        "reports": {"timeout": 3600},
+        "validation": {"timeout": 3600},
+        "maintenance": {"timeout": 86400},
+    },
+    "DEFAULT_BACKEND": "celery",
+    "REDIS_URL": REDIS_URL,
+    "EVENT_LOG": env_str("TASKBRIDGE_EVENT_LOG", "") or None,
+    "SCHEDULE": {
+        "cleanup-old-podcast-jobs": {
+            "task": "podcast.tasks.cleanup_old_podcast_jobs",
+            "every": 86400,
+        },
+        "cleanup-old-reports": {
+            "task": "reports.tasks.cleanup_old_reports",
+            "every": 86400,
+        },
+    },
+}
+
+RQ_QUEUES = rq_queues(TASKBRIDGE["QUEUES"], REDIS_URL)
+RQ = {
+    # One explicit behaviour on both backends: enqueue() sends now,
+    # enqueue_on_commit() waits for the transaction (taskbridge.dispatch).
+    "COMMIT_MODE": "auto",
+    "JOB_CLASS": "taskbridge.backends.rq_worker.TaskbridgeJob",
+    "WORKER_CLASS": "taskbridge.backends.rq_worker.TaskbridgeWorker",
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

@@ -1,0 +1,62 @@
+"""The one rule for task arguments, applied at dispatch for both backends.
+
+Both backends carry JSON, so an argument is valid when it is a JSON value:
+``None``, ``bool``, ``int``, finite ``float``, ``str``, and lists / dicts of
+those with string keys. Tuples are refused rather than silently turned into
+lists, because the task would receive a different type from the one passed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class ArgumentError(TypeError):
+    """An argument a task cannot carry on both backends; nothing was enqueued."""
+
+    def __init__(self, task_name: str, path: str, problem: str) -> None:
+        self.task_name = task_name
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{task_name}: argument {path} {problem}")
+
+
+_SCALARS = (str, bool, int, type(None))
+
+
+def _check(value: Any, path: str, task_name: str) -> None:
+    if isinstance(value, _SCALARS):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ArgumentError(task_name, path, f"is {value!r}, which JSON cannot carry")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", task_name)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ArgumentError(task_name, f"{path}[{key!r}]", f"has a {type(key).__name__} key; JSON keys are strings")
+            _check(item, f"{path}[{key!r}]", task_name)
+        return
+    hint = " (store the bytes first and pass a key)" if isinstance(value, (bytes, bytearray, memoryview)) else ""
+    raise ArgumentError(task_name, path, f"is a {type(value).__name__}, not a JSON value{hint}")
+
+
+def validate(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ArgumentError` naming the first argument that is not JSON."""
+    for index, value in enumerate(args):
+        _check(value, f"args[{index}]", task_name)
+    for key, value in kwargs.items():
+        _check(value, key, task_name)
+
+
+def validate_result(task_name: str, result: Any) -> None:
+    """A task's return value travels as JSON too."""
+    try:
+        _check(result, "(return value)", task_name)
+    except ArgumentError as exc:
+        raise TypeError(f"{task_name}: its return value {exc.problem}") from None

@@ -1,0 +1,101 @@
+"""RQ backend: jobs go through django-rq's queues, JSON-serialised."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import JobStatus
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from ..ledger import ledger
+from ..redis import connection
+from ..states import TaskStatus
+from .base import Backend
+
+if TYPE_CHECKING:
+    from rq import Queue
+
+    from ..message import Message
+
+_STATES = {
+    JobStatus.QUEUED: TaskStatus.QUEUED,
+    JobStatus.DEFERRED: TaskStatus.QUEUED,
+    JobStatus.SCHEDULED: TaskStatus.SCHEDULED,
+    JobStatus.STARTED: TaskStatus.STARTED,
+    JobStatus.FINISHED: TaskStatus.SUCCEEDED,
+    JobStatus.FAILED: TaskStatus.FAILED,
+    JobStatus.STOPPED: TaskStatus.CANCELLED,
+    JobStatus.CANCELED: TaskStatus.CANCELLED,
+}
+
+
+class RQBackend(Backend):
+    name = "rq"
+
+    def __init__(self) -> None:
+        self._queues: dict[tuple[int, str], Queue] = {}
+
+    def queue(self, name: str) -> Queue:
+        """django-rq's queue, on taskbridge's connection so one pipeline can carry both writes."""
+        import django_rq
+
+        cache_key = (os.getpid(), name)
+        if cache_key not in self._queues:
+            self._queues[cache_key] = django_rq.get_queue(name, connection=connection(), serializer=JSONSerializer)
+        return self._queues[cache_key]
+
+    def send(self, message: Message, record: TaskStatus | None) -> None:
+        queue = self.queue(message.task.queue)
+        job = queue.create_job(
+            message.task.name,
+            args=list(message.args),
+            kwargs=message.kwargs,
+            timeout=message.task.effective_timeout,
+            result_ttl=message.task.effective_result_ttl,
+            failure_ttl=message.task.effective_result_ttl,
+            job_id=message.job_id,
+            meta={"taskbridge": message.meta},
+        )
+        with queue.connection.pipeline() as pipe:
+            pipe.multi()
+            if record is not None:
+                ledger().record_dispatch(pipe, message, self.name, record)
+            if message.eta is not None:
+                queue.schedule_job(job, message.eta, pipeline=pipe)
+            else:
+                queue.enqueue_job(job, pipeline=pipe)
+            pipe.execute()
+
+    def _fetch(self, job_id: str):
+        from .rq_worker import TaskbridgeJob
+
+        try:
+            return TaskbridgeJob.fetch(job_id, connection=connection(), serializer=JSONSerializer)
+        except NoSuchJobError:
+            return None
+
+    def cancel(self, job_id: str, queue: str, phase: str) -> None:
+        job = self._fetch(job_id)
+        if job is None:
+            return
+        if job.get_status() == JobStatus.STARTED:
+            try:
+                send_stop_job_command(connection(), job_id, serializer=JSONSerializer)
+            except InvalidJobOperation:
+                pass
+            return
+        ScheduledJobRegistry(queue=self.queue(queue)).remove(job)
+        try:
+            job.cancel()
+        except InvalidJobOperation:
+            pass
+
+    def status(self, job_id: str, queue: str) -> TaskStatus | None:
+        job = self._fetch(job_id)
+        if job is None:
+            return None
+        return _STATES.get(job.get_status(), TaskStatus.UNKNOWN)

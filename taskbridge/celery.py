@@ -1,0 +1,52 @@
+"""Celery configuration derived from TASKBRIDGE['QUEUES']: queues, routes, time limits, JSON only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+
+def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
+    from .declaration import get_task
+
+    declared = get_task(name)
+    return {"queue": declared.queue} if declared is not None else None
+
+
+def settings_for_celery() -> dict[str, Any]:
+    from . import conf
+
+    queues = conf.queues()
+    longest = max(spec.timeout for spec in queues.values())
+    return {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_queues": [Queue(name, routing_key=name) for name in queues],
+        "task_default_queue": "default",
+        "task_routes": (_route,),
+        # Per-task limits are sent with each message (TASK.effective_timeout);
+        # these are the fallback for messages sent without taskbridge.
+        "task_soft_time_limit": queues["default"].timeout if "default" in queues else longest,
+        "task_time_limit": (queues["default"].timeout if "default" in queues else longest) + conf.option("HARD_TIMEOUT_GRACE"),
+        "task_track_started": True,
+        "task_acks_late": False,
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": 50,
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        # Redis redelivers unacknowledged messages after this; it must exceed the
+        # longest countdown / eta and the longest job.
+        "broker_transport_options": {"visibility_timeout": longest + 3600},
+        "result_expires": conf.option("RESULT_TTL"),
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def configure(app: Celery) -> None:
+    """Give ``app`` taskbridge's defaults; CELERY_* settings still override them."""
+    app.add_defaults(settings_for_celery)

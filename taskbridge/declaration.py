@@ -1,0 +1,133 @@
+"""Declaring a task once: a plain function plus its queue and options."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import conf
+from .retry import NO_RETRY, RetryPolicy
+
+_registry: dict[str, Task] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A declared task. Calling it runs the function inline; ``enqueue`` dispatches it.
+
+    Per-call options (``countdown``, ``eta``, ``job_id``) come from :meth:`using`,
+    which returns a modified copy, so ``enqueue`` takes exactly the function's
+    own arguments.
+    """
+
+    func: Callable[..., Any]
+    name: str
+    queue: str
+    timeout: int | None = None
+    retry: RetryPolicy = NO_RETRY
+    result_ttl: int | None = None
+    routing_key: str | None = None
+    on_give_up: Callable[..., Any] | None = None
+    countdown: float | None = None
+    eta: dt.datetime | None = None
+    job_id: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def using(self, *, countdown: float | None = None, eta: dt.datetime | None = None, job_id: str | None = None) -> Task:
+        if countdown is not None and eta is not None:
+            raise ValueError(f"{self.name}: give countdown or eta, not both")
+        if countdown is not None and countdown < 0:
+            raise ValueError(f"{self.name}: countdown must be >= 0, got {countdown}")
+        if eta is not None and eta.tzinfo is None:
+            raise ValueError(f"{self.name}: eta must be timezone-aware, got {eta!r}")
+        if job_id is not None and (not isinstance(job_id, str) or not job_id or ":" in job_id or len(job_id) > 200):
+            raise ValueError(f"{self.name}: job_id must be a non-empty string without ':' of at most 200 characters, got {job_id!r}")
+        return dataclasses.replace(self, countdown=countdown, eta=eta, job_id=job_id)
+
+    def enqueue(self, *args: Any, **kwargs: Any):
+        """Dispatch now; returns a :class:`~taskbridge.handle.TaskHandle`."""
+        from .dispatch import enqueue
+
+        return enqueue(self, args, kwargs)
+
+    def enqueue_on_commit(self, *args: Any, **kwargs: Any):
+        """Dispatch when the current transaction commits (now, outside one); nothing on rollback."""
+        from .dispatch import enqueue
+
+        return enqueue(self, args, kwargs, on_commit=True)
+
+    @property
+    def effective_timeout(self) -> int:
+        return self.timeout or conf.queue(self.queue).timeout
+
+    @property
+    def effective_result_ttl(self) -> int:
+        return self.result_ttl if self.result_ttl is not None else conf.option("RESULT_TTL")
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        return inspect.signature(self.func).bind(*args, **kwargs)
+
+
+def task(
+    func: Callable[..., Any] | None = None,
+    *,
+    queue: str = "default",
+    timeout: int | None = None,
+    retry: RetryPolicy | None = None,
+    result_ttl: int | None = None,
+    routing_key: str | None = None,
+    on_give_up: Callable[..., Any] | None = None,
+) -> Any:
+    """Declare a task: ``@task(queue="podcast", timeout=600)`` over a plain function.
+
+    ``routing_key`` names the argument whose value buckets a percentage route
+    (so one entity stays on one backend); by default the job id is used.
+    ``on_give_up`` is called with the task's own arguments when retries run out.
+    """
+
+    def declare(function: Callable[..., Any]) -> Task:
+        name = f"{function.__module__}.{function.__qualname__}"
+        conf.queue(queue)
+        if routing_key is not None and routing_key not in inspect.signature(function).parameters:
+            raise TypeError(f"{name}: routing_key {routing_key!r} is not a parameter of the function")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"{name}: timeout must be a positive number of seconds")
+        declared = Task(
+            func=function,
+            name=name,
+            queue=queue,
+            timeout=timeout,
+            retry=retry or NO_RETRY,
+            result_ttl=result_ttl,
+            routing_key=routing_key,
+            on_give_up=on_give_up,
+        )
+        _registry[name] = declared
+        from .backends import register_everywhere
+
+        register_everywhere(declared)
+        return declared
+
+    return declare(func) if func is not None else declare
+
+
+def get_task(name: str) -> Task | None:
+    """A declared task by dotted name (importing its module if needed)."""
+    if name not in _registry:
+        module, _, attribute = name.rpartition(".")
+        try:
+            found = getattr(__import__(module, fromlist=[attribute]), attribute, None)
+        except ImportError:
+            return None
+        if not isinstance(found, Task):
+            return None
+    return _registry.get(name)
+
+
+def registered_tasks() -> dict[str, Task]:
+    return dict(_registry)

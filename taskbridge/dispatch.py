@@ -1,0 +1,91 @@
+"""Dispatch: validate, route, record, enqueue, emit. The same steps for both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+import uuid
+from typing import Any
+
+from django.db import transaction
+
+from . import arguments, correlation, events, routing
+from .backends import get_backend
+from .handle import TaskHandle
+from .ledger import ledger
+from .message import Message
+from .states import TaskStatus
+from .declaration import Task
+
+
+class EnqueueError(RuntimeError):
+    """The backend refused the job; nothing is left queued or recorded."""
+
+
+def _routing_key(task: Task, bound_args: dict[str, Any], job_id: str) -> str:
+    if task.routing_key is not None and bound_args.get(task.routing_key) is not None:
+        return f"{task.routing_key}={bound_args[task.routing_key]}"
+    return job_id
+
+
+def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_commit: bool = False) -> TaskHandle:
+    """Dispatch ``task(*args, **kwargs)`` and return its handle.
+
+    The route is decided here, once: the job lives on that backend until it
+    ends, retries included. With ``on_commit`` the job is sent when the
+    current transaction commits (the handle is valid at once); nothing is sent
+    if it rolls back.
+    """
+    arguments.validate(task.name, args, kwargs)
+    try:
+        bound = task.bind(args, kwargs)
+    except TypeError as exc:
+        raise arguments.ArgumentError(task.name, "(call)", f"does not match the signature: {exc}") from None
+    job_id = task.job_id or uuid.uuid4().hex
+    decided = routing.route(task.name, task.queue, _routing_key(task, bound.arguments, job_id))
+    eta = task.eta
+    if task.countdown:
+        eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=task.countdown)
+    message = Message(
+        task=task,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        job_id=job_id,
+        fixed_id=task.job_id is not None,
+        correlation_id=correlation.get_or_new(),
+        route=str(decided),
+        enqueued_at=time.time(),
+        eta=eta,
+    )
+    if on_commit:
+        transaction.on_commit(functools.partial(send, message, decided.backend))
+        return TaskHandle(decided.backend, task.queue, job_id)
+    return send(message, decided.backend)
+
+
+def send(message: Message, backend_name: str) -> TaskHandle:
+    """Record and enqueue one message; a failed enqueue leaves no record behind."""
+    task = message.task
+    backend = get_backend(backend_name)
+    state = TaskStatus.SCHEDULED if message.eta else TaskStatus.QUEUED
+    jobs = ledger()
+    if message.fixed_id:
+        held = jobs.claim(message.job_id, backend_name, task.queue, task.name, state, message.correlation_id)
+        if held is not None:
+            events.emit(
+                events.SKIPPED, backend=held[0], queue=held[1], task=task.name, job_id=message.job_id,
+                attempt=1, correlation_id=message.correlation_id, reason=f"duplicate job id (already {held[2]})",
+            )
+            return TaskHandle(held[0], held[1], message.job_id)
+    try:
+        backend.send(message, record=None if message.fixed_id else state)
+    except Exception as exc:
+        jobs.release(message.job_id)
+        raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
+    events.emit(
+        events.ENQUEUED, backend=backend_name, queue=task.queue, task=task.name, job_id=message.job_id, attempt=1,
+        correlation_id=message.correlation_id, route=message.route,
+        eta=message.eta.isoformat() if message.eta else None,
+    )
+    return TaskHandle(backend_name, task.queue, message.job_id)

@@ -1,0 +1,101 @@
+"""The event schema and the one logger that writes it.
+
+Every dispatch and every execution, on either backend, emits exactly one event
+through :func:`emit`. ``compare`` reads the same names from this module, so the
+writer and the reader cannot drift apart. The schema is documented in
+``docs/events.md``; bump :data:`SCHEMA_VERSION` when a field changes meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import sys
+import threading
+from typing import IO, Any
+
+import structlog
+
+SCHEMA_VERSION = 1
+
+ENQUEUED = "task.enqueued"
+STARTED = "task.started"
+RETRYING = "task.retrying"
+SUCCEEDED = "task.succeeded"
+FAILED = "task.failed"
+CANCELLED = "task.cancelled"
+SKIPPED = "task.skipped"
+ROUTE_CHANGED = "route.changed"
+
+EVENT_NAMES = frozenset({ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED})
+TERMINAL_EVENTS = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+# Fields every task event carries; the others are event-specific (see docs/events.md).
+COMMON_FIELDS = ("v", "timestamp", "event", "backend", "queue", "task", "job_id", "attempt", "correlation_id", "pid", "host")
+
+_HOST = socket.gethostname()
+
+
+def _add_envelope(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict["v"] = SCHEMA_VERSION
+    event_dict["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    event_dict["pid"] = os.getpid()
+    event_dict["host"] = _HOST
+    return event_dict
+
+
+class _LineWriter:
+    """Writes one line per event with a single ``write`` on an O_APPEND file,
+    so lines from many processes sharing the file never interleave."""
+
+    def __init__(self, target: str | None) -> None:
+        self._target = target
+        self._pid = -1
+        self._file: IO[str] | None = None
+        self._lock = threading.Lock()
+
+    def _stream(self) -> IO[str]:
+        if self._target is None:
+            return sys.stdout
+        if self._file is None or self._pid != os.getpid():
+            fd = os.open(self._target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._file = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+            self._pid = os.getpid()
+        return self._file
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            stream = self._stream()
+            stream.write(message + "\n")
+            stream.flush()
+
+
+_logger: Any = None
+_logger_target: str | None = None
+
+
+def _event_log_target() -> str | None:
+    from django.conf import settings
+
+    return os.environ.get("TASKBRIDGE_EVENT_LOG") or getattr(settings, "TASKBRIDGE", {}).get("EVENT_LOG") or None
+
+
+def get_logger() -> Any:
+    """The structlog logger for events; reopened when the target changes."""
+    global _logger, _logger_target
+    target = _event_log_target()
+    if _logger is None or target != _logger_target:
+        _logger = structlog.wrap_logger(
+            _LineWriter(target),
+            processors=[_add_envelope, structlog.processors.JSONRenderer(sort_keys=False)],
+            wrapper_class=structlog.BoundLogger,
+            cache_logger_on_first_use=False,
+        )
+        _logger_target = target
+    return _logger
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Write one event. ``None`` values are left out so lines stay short."""
+    get_logger().msg(event, **{key: value for key, value in fields.items() if value is not None})

@@ -1,0 +1,96 @@
+"""TaskHandle: a job's address (backend, queue, job id) and what can be asked of it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import events
+from .ledger import ledger
+from .states import ACTIVE, TaskStatus
+
+
+class TaskFailed(Exception):
+    def __init__(self, handle: TaskHandle, error_type: str | None, error: str | None) -> None:
+        self.handle, self.error_type, self.error = handle, error_type, error
+        super().__init__(f"job {handle} failed: {error_type}: {error}")
+
+
+class TaskCancelled(Exception):
+    def __init__(self, handle: TaskHandle) -> None:
+        self.handle = handle
+        super().__init__(f"job {handle} was cancelled")
+
+
+class ResultTimeout(TimeoutError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TaskHandle:
+    backend: str
+    queue: str
+    job_id: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.queue}:{self.job_id}"
+
+    @classmethod
+    def from_string(cls, value: str) -> TaskHandle:
+        """Parse ``str(handle)``, e.g. a value stored in a model field."""
+        parts = value.split(":", 2)
+        if len(parts) != 3 or not all(parts) or parts[0] not in ("celery", "rq"):
+            raise ValueError(f"not a task handle: {value!r} (expected 'celery|rq:<queue>:<job id>')")
+        return cls(*parts)
+
+    def _backend(self):
+        from .backends import get_backend
+
+        return get_backend(self.backend)
+
+    def status(self) -> TaskStatus:
+        """The job's state. A job the ledger still calls active is checked against its
+        backend, so a job whose worker died shows as failed rather than running forever."""
+        record = ledger().get(self.job_id)
+        if record is not None and record.state not in ACTIVE:
+            return record.state
+        seen = self._backend().status(self.job_id, self.queue)
+        if seen is not None and seen not in ACTIVE:
+            return seen
+        return record.state if record is not None else (seen or TaskStatus.UNKNOWN)
+
+    def result(self, timeout: float | None = None, poll: float = 0.05) -> Any:
+        """The job's return value, waiting up to ``timeout`` seconds (``None``: don't wait)."""
+        deadline = time.monotonic() + (timeout or 0)
+        while True:
+            state = self.status()
+            if state == TaskStatus.SUCCEEDED:
+                return ledger().get(self.job_id).result
+            if state == TaskStatus.FAILED:
+                record = ledger().get(self.job_id)
+                raise TaskFailed(self, record.error_type if record else "unknown", record.error if record else "no record")
+            if state == TaskStatus.CANCELLED:
+                raise TaskCancelled(self)
+            if time.monotonic() >= deadline:
+                raise ResultTimeout(f"job {self} is still {state.value} after {timeout}s")
+            time.sleep(poll)
+
+    def cancel(self) -> bool:
+        """Cancel the job: a queued or scheduled job never runs, a running one is stopped.
+        Returns False when the job had already finished."""
+        phase = ledger().cancel(self.job_id)
+        if phase is None:
+            return False
+        record = ledger().get(self.job_id)
+        self._backend().cancel(self.job_id, self.queue, phase)
+        events.emit(
+            events.CANCELLED,
+            backend=self.backend,
+            queue=self.queue,
+            task=record.task if record else None,
+            job_id=self.job_id,
+            attempt=max(record.attempt, 1) if record else 1,
+            phase=phase,
+        )
+        return True

@@ -1,0 +1,177 @@
+"""Job records in Redis: the state of every job in one state set, whichever backend runs it.
+
+Celery's result backend cannot tell "queued" from "unknown" and RQ's statuses
+differ from Celery's, so taskbridge keeps its own small record per job
+(``taskbridge:job:<id>``, a hash), written at dispatch, at each execution step
+and on cancel. The transitions that race (claiming a fixed job id, a worker
+starting a job that is being cancelled) are single Lua scripts, so they are
+atomic on the Redis server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import conf
+from .redis import connection
+from .states import TaskStatus
+
+KEY_PREFIX = "taskbridge:job:"
+ACTIVE_TTL = 7 * 86400
+
+_ACTIVE_STATES = "queued scheduled started retrying"
+
+# KEYS[1] record; ARGV: backend queue task state ttl now correlation_id
+# Returns nil when claimed, or {backend, queue, state} of the job that holds the id.
+_CLAIM = f"""
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and string.find(' {_ACTIVE_STATES} ', ' ' .. state .. ' ', 1, true) then
+  return {{redis.call('HGET', KEYS[1], 'backend'), redis.call('HGET', KEYS[1], 'queue'), state}}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'backend', ARGV[1], 'queue', ARGV[2], 'task', ARGV[3], 'state', ARGV[4], 'updated', ARGV[6],
+           'correlation_id', ARGV[7])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return nil
+"""
+
+# KEYS[1] record; ARGV: attempt now ttl backend queue task. Returns the state before.
+_BEGIN = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'cancelled' then return state end
+redis.call('HSET', KEYS[1], 'state', 'started', 'attempt', ARGV[1], 'updated', ARGV[2],
+           'backend', ARGV[4], 'queue', ARGV[5], 'task', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return state or 'unknown'
+"""
+
+# KEYS[1] record; ARGV: state ttl now [field value ...]. A cancelled job stays cancelled.
+_FINISH = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'cancelled' then return state end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return ARGV[1]
+"""
+
+# KEYS[1] record; ARGV: now ttl. Returns the state the job was in, or nil when it had already finished.
+_CANCEL = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return nil end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'updated', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return state or 'unknown'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    job_id: str
+    state: TaskStatus
+    backend: str | None
+    queue: str | None
+    task: str | None
+    attempt: int
+    result: Any
+    error_type: str | None
+    error: str | None
+    correlation_id: str | None
+
+
+def key(job_id: str) -> str:
+    return KEY_PREFIX + job_id
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None
+
+
+class Ledger:
+    """The job records; one instance per process (scripts are registered once)."""
+
+    def __init__(self) -> None:
+        conn = connection()
+        self.conn = conn
+        self._claim = conn.register_script(_CLAIM)
+        self._begin = conn.register_script(_BEGIN)
+        self._finish = conn.register_script(_FINISH)
+        self._cancel = conn.register_script(_CANCEL)
+
+    def record_dispatch(self, pipe: Any, message: Any, backend: str, state: TaskStatus) -> None:
+        """Write a new job's record into ``pipe`` (a fresh job id cannot collide)."""
+        name = key(message.job_id)
+        pipe.hset(name, mapping={
+            "backend": backend, "queue": message.task.queue, "task": message.task.name, "state": state.value,
+            "updated": message.enqueued_at, "correlation_id": message.correlation_id,
+        })
+        pipe.expire(name, ACTIVE_TTL)
+
+    def claim(
+        self, job_id: str, backend: str, queue: str, task: str, state: TaskStatus, correlation_id: str
+    ) -> tuple[str, str, str] | None:
+        """Claim a fixed job id; returns (backend, queue, state) of the live job holding it, if any."""
+        held = self._claim(
+            keys=[key(job_id)], args=[backend, queue, task, state.value, ACTIVE_TTL, time.time(), correlation_id]
+        )
+        return tuple(_text(part) for part in held) if held else None
+
+    def release(self, job_id: str) -> None:
+        self.conn.delete(key(job_id))
+
+    def begin(self, job_id: str, attempt: int, backend: str, queue: str, task: str) -> str:
+        return _text(self._begin(keys=[key(job_id)], args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task]))
+
+    def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
+        ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
+        fields.pop("ttl", None)
+        flat: list[Any] = []
+        for field, value in fields.items():
+            if value is not None:
+                flat += [field, value]
+        return _text(self._finish(keys=[key(job_id)], args=[state.value, ttl, time.time(), *flat]))
+
+    def succeed(self, job_id: str, result: Any, ttl: int) -> str:
+        return self.set_state(job_id, TaskStatus.SUCCEEDED, result=json.dumps(result), ttl=ttl)
+
+    def fail(self, job_id: str, error_type: str, error: str, ttl: int) -> str:
+        return self.set_state(job_id, TaskStatus.FAILED, error_type=error_type, error=error, ttl=ttl)
+
+    def cancel(self, job_id: str) -> str | None:
+        return _text(self._cancel(keys=[key(job_id)], args=[time.time(), conf.option("RESULT_TTL")]))
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return self.conn.hget(key(job_id), "state") == b"cancelled"
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self.conn.hgetall(key(job_id))
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        result = fields.get("result")
+        return JobRecord(
+            job_id=job_id,
+            state=TaskStatus(fields.get("state", "unknown")),
+            backend=fields.get("backend"),
+            queue=fields.get("queue"),
+            task=fields.get("task"),
+            attempt=int(fields.get("attempt", 0)),
+            result=json.loads(result) if result is not None else None,
+            error_type=fields.get("error_type"),
+            error=fields.get("error"),
+            correlation_id=fields.get("correlation_id"),
+        )
+
+
+_ledger: Ledger | None = None
+
+
+def ledger() -> Ledger:
+    """This process's ledger, on this process's Redis connection."""
+    global _ledger
+    if _ledger is None or _ledger.conn is not connection():
+        _ledger = Ledger()
+    return _ledger

@@ -1,0 +1,30 @@
+"""``manage.py taskbridge <subcommand>``: each subcommand is a module in ``taskbridge.cli``."""
+
+import importlib
+import pkgutil
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+import taskbridge.cli
+
+
+def _subcommands() -> dict[str, Any]:
+    return {
+        info.name.replace("_", "-"): importlib.import_module(f"taskbridge.cli.{info.name}")
+        for info in pkgutil.iter_modules(taskbridge.cli.__path__)
+        if not info.name.startswith("_")
+    }
+
+
+class Command(BaseCommand):
+    help = "taskbridge operations: " + ", ".join(sorted(_subcommands()))
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subparsers = parser.add_subparsers(dest="subcommand", required=True, parser_class=type(parser))
+        for name, module in sorted(_subcommands().items()):
+            sub = subparsers.add_parser(name, help=module.__doc__.strip().splitlines()[0], called_from_command_line=getattr(parser, "called_from_command_line", None))
+            module.add_arguments(sub)
+
+    def handle(self, *args: Any, **options: Any) -> Any:
+        return _subcommands()[options["subcommand"]].handle(self, options)

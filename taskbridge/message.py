@@ -1,0 +1,44 @@
+"""What a dispatch hands to a backend, and what a worker hands back to the execution path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+if TYPE_CHECKING:
+    from .declaration import Task
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    task: Task
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    job_id: str
+    fixed_id: bool
+    correlation_id: str
+    route: str
+    enqueued_at: float
+    eta: dt.datetime | None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Carried with the job on both backends (RQ job meta, Celery message header)."""
+        due = self.eta.timestamp() if self.eta else self.enqueued_at
+        return {"correlation_id": self.correlation_id, "due_at": due, "route": self.route}
+
+
+class RunningJob(Protocol):
+    """A backend's view of the job a worker is running, as the execution path needs it."""
+
+    backend: str
+    job_id: str
+    queue: str
+    attempt: int
+    correlation_id: str
+    due_at: float
+    timeout_errors: tuple[type[BaseException], ...]
+
+    def schedule_retry(self, countdown: float) -> NoReturn:
+        """Arrange the next attempt on this backend, then raise what makes the worker let go."""

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.db import models
+
+
+class RouteChange(models.Model):
+    """Audit of every change to a taskbridge flag: who, when, from, to."""
+
+    flag = models.CharField(max_length=100, db_index=True)
+    queue = models.CharField(max_length=100, blank=True)
+    task = models.CharField(max_length=255, blank=True)
+    from_route = models.CharField(max_length=50)
+    to_route = models.CharField(max_length=50)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.flag}: {self.from_route} → {self.to_route}"

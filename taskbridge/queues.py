@@ -1,0 +1,38 @@
+"""Queue definitions: the single source from which both backends are configured.
+
+Pure functions, importable from a settings module before Django is set up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    timeout: int
+
+    @classmethod
+    def from_setting(cls, name: str, options: Mapping[str, Any]) -> QueueSpec:
+        timeout = options.get("timeout")
+        if not isinstance(timeout, int) or timeout <= 0:
+            raise ValueError(f"TASKBRIDGE['QUEUES'][{name!r}]['timeout'] must be a positive int, got {timeout!r}")
+        return cls(name=name, timeout=timeout)
+
+
+def parse_queues(queues: Mapping[str, Mapping[str, Any]]) -> dict[str, QueueSpec]:
+    return {name: QueueSpec.from_setting(name, options) for name, options in queues.items()}
+
+
+def rq_queues(queues: Mapping[str, Mapping[str, Any]], redis_url: str) -> dict[str, dict[str, Any]]:
+    """django-rq's RQ_QUEUES, JSON-serialised, from TASKBRIDGE['QUEUES']."""
+    return {
+        spec.name: {
+            "URL": redis_url,
+            "DEFAULT_TIMEOUT": spec.timeout,
+            "SERIALIZER": "rq.serializers.JSONSerializer",
+        }
+        for spec in parse_queues(queues).values()
+    }
