@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # limit (raised inside the task) always fires first.
     "HARD_TIMEOUT_GRACE": 5,
     "SCHEDULE": {},
+    # Extra `manage.py taskbridge` subcommands: {"name": "dotted.module"}.
+    "COMMANDS": {},
 }
 
 

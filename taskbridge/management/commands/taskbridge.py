@@ -1,4 +1,6 @@
-"""``manage.py taskbridge <subcommand>``: each subcommand is a module in ``taskbridge.cli``."""
+"""``manage.py taskbridge <subcommand>``: each subcommand is a module in ``taskbridge.cli``,
+plus any the project names in ``TASKBRIDGE["COMMANDS"]`` (name -> module path), so a
+project can add its own (the demo of this repository lives outside taskbridge)."""
 
 import importlib
 import pkgutil
@@ -7,14 +9,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 import taskbridge.cli
+from taskbridge import conf
 
 
 def _subcommands() -> dict[str, Any]:
-    return {
+    found = {
         info.name.replace("_", "-"): importlib.import_module(f"taskbridge.cli.{info.name}")
         for info in pkgutil.iter_modules(taskbridge.cli.__path__)
         if not info.name.startswith("_")
     }
+    for name, path in conf.option("COMMANDS").items():
+        found[name] = importlib.import_module(path)
+    return found
 
 
 class Command(BaseCommand):
