@@ -100,6 +100,8 @@ TASKBRIDGE = {
     "DEFAULT_BACKEND": "celery",
     "REDIS_URL": REDIS_URL,
     "EVENT_LOG": env_str("TASKBRIDGE_EVENT_LOG", "") or None,
+    # `manage.py taskbridge demo`: the staged cutover of this project's workload.
+    "COMMANDS": {"demo": "backend.demo.command"},
     "SCHEDULE": {
         "cleanup-old-podcast-jobs": {
             "task": "podcast.tasks.cleanup_old_podcast_jobs",
