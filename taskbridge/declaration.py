@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import inspect
 from dataclasses import dataclass
@@ -12,6 +13,11 @@ from . import conf
 from .retry import NO_RETRY, RetryPolicy
 
 _registry: dict[str, Task] = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,7 @@ class Task:
         return self.result_ttl if self.result_ttl is not None else conf.option("RESULT_TTL")
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-        return inspect.signature(self.func).bind(*args, **kwargs)
+        return _signature(self.func).bind(*args, **kwargs)
 
 
 def task(

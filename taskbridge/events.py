@@ -72,7 +72,6 @@ class _LineWriter:
 
 
 _logger: Any = None
-_logger_target: str | None = None
 
 
 def _event_log_target() -> str | None:
@@ -82,18 +81,22 @@ def _event_log_target() -> str | None:
 
 
 def get_logger() -> Any:
-    """The structlog logger for events; reopened when the target changes."""
-    global _logger, _logger_target
-    target = _event_log_target()
-    if _logger is None or target != _logger_target:
+    """The structlog logger for events, created on first use in each process."""
+    global _logger
+    if _logger is None:
         _logger = structlog.wrap_logger(
-            _LineWriter(target),
+            _LineWriter(_event_log_target()),
             processors=[_add_envelope, structlog.processors.JSONRenderer(sort_keys=False)],
             wrapper_class=structlog.BoundLogger,
-            cache_logger_on_first_use=False,
+            cache_logger_on_first_use=True,
         )
-        _logger_target = target
     return _logger
+
+
+def reset() -> None:
+    """Forget the logger so the next event re-reads the target (tests that change it)."""
+    global _logger
+    _logger = None
 
 
 def emit(event: str, **fields: Any) -> None:

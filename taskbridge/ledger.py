@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from . import conf
 from .redis import connection
@@ -109,6 +110,34 @@ class Ledger:
             "updated": message.enqueued_at, "correlation_id": message.correlation_id,
         })
         pipe.expire(name, ACTIVE_TTL)
+
+    @contextmanager
+    def recording_dispatch(self, message: Any, backend: str, state: TaskStatus) -> Iterator[None]:
+        """Write a new job's record while the body of the ``with`` enqueues it.
+
+        The record's commands are sent first and their replies read after the
+        body, so the round trip overlaps the backend's own publish instead of
+        adding to it. The record reaches Redis before the job is published, so
+        before any worker can start it.
+        """
+        name = key(message.job_id)
+        fields = {
+            "backend": backend, "queue": message.task.queue, "task": message.task.name, "state": state.value,
+            "updated": message.enqueued_at, "correlation_id": message.correlation_id,
+        }
+        args = [item for pair in fields.items() for item in pair]
+        pool = self.conn.connection_pool
+        link = pool.get_connection()
+        try:
+            link.send_packed_command(link.pack_commands([("HSET", name, *args), ("EXPIRE", name, ACTIVE_TTL)]))
+            yield
+            link.read_response()
+            link.read_response()
+        except BaseException:
+            link.disconnect()
+            raise
+        finally:
+            pool.release(link)
 
     def claim(
         self, job_id: str, backend: str, queue: str, task: str, state: TaskStatus, correlation_id: str

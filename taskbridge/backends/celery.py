@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from celery import current_app, shared_task, signals
@@ -10,7 +11,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import conf, execution
 from ..ledger import ledger
-from ..redis import connection
 from ..states import TaskStatus
 from .base import Backend
 
@@ -73,21 +73,18 @@ class CeleryBackend(Backend):
         shared_task(name=task.name, bind=True, max_retries=None, typing=False, queue=task.queue)(run)
 
     def send(self, message: Message, record: TaskStatus | None) -> None:
-        if record is not None:
-            with connection().pipeline() as pipe:
-                ledger().record_dispatch(pipe, message, self.name, record)
-                pipe.execute()
         meta = {**message.meta, "queue": message.task.queue}
-        current_app.send_task(
-            message.task.name,
-            args=list(message.args),
-            kwargs=message.kwargs,
-            task_id=message.job_id,
-            queue=message.task.queue,
-            eta=message.eta,
-            headers={HEADER: meta},
-            **_time_limits(message.task),
-        )
+        with ledger().recording_dispatch(message, self.name, record) if record is not None else nullcontext():
+            current_app.send_task(
+                message.task.name,
+                args=list(message.args),
+                kwargs=message.kwargs,
+                task_id=message.job_id,
+                queue=message.task.queue,
+                eta=message.eta,
+                headers={HEADER: meta},
+                **_time_limits(message.task),
+            )
 
     def cancel(self, job_id: str, queue: str, phase: str) -> None:
         current_app.control.revoke(job_id, terminate=(phase == TaskStatus.STARTED), signal="SIGTERM")

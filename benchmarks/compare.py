@@ -1,0 +1,245 @@
+"""Benchmark ``manage.py taskbridge compare`` on a generated 1,000,000-event log.
+
+Usage::
+
+    /tmp/venv/bin/python benchmarks/compare.py                 # generate, then time the command
+    /tmp/venv/bin/python benchmarks/compare.py --events 200000 # a smaller run
+    /tmp/venv/bin/python benchmarks/compare.py --entry module  # python -m taskbridge.compare (no Django start-up)
+
+The log is written the way ``taskbridge.events.emit`` writes (same key order,
+same separators), about 330 bytes a line, with the mix a real migration log
+has: three queues, two backends, retries, failures, cancellations, skipped
+duplicates, a route change per queue, a few stranded and duplicate jobs, a few
+malformed lines and lines from a newer schema, and processes' lines
+interleaved out of order.
+
+``compare`` runs in a child process. Wall time is measured around the whole
+child (interpreter and Django start-up included), and memory is the peak of
+the resident set summed over the child and its worker processes, sampled
+every 10 ms from /proc, next to ``ru_maxrss`` (the largest single process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from taskbridge.events import (  # noqa: E402
+    CANCELLED,
+    ENQUEUED,
+    FAILED,
+    RETRYING,
+    ROUTE_CHANGED,
+    SCHEMA_VERSION,
+    SKIPPED,
+    STARTED,
+    SUCCEEDED,
+)
+
+QUEUES = {
+    "notebooks": ["notebooks.tasks.process_url_task", "notebooks.tasks.process_file_task", "notebooks.tasks.embed_item_task"],
+    "podcast": ["podcast.tasks.generate_podcast_task", "podcast.tasks.cancel_podcast_task"],
+    "reports": ["reports.tasks.generate_report_task", "reports.tasks.cleanup_reports_task"],
+}
+HOSTS = ["web-1", "web-2", "worker-celery-1", "worker-celery-2", "worker-rq-1", "worker-rq-2"]
+ERRORS = [("TimeoutError", "upstream timed out"), ("ConnectionError", "connection reset by peer"), ("ValueError", "bad input: \"x\"")]
+
+
+def _stamp(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class _Writer:
+    """Buffers lines and shuffles each buffer: lines of many processes, out of order."""
+
+    def __init__(self, handle, rng: random.Random, window: int = 2000) -> None:
+        self.handle, self.rng, self.window = handle, rng, window
+        self.buffer: list[str] = []
+        self.count = 0
+
+    def line(self, text: str) -> None:
+        self.buffer.append(text)
+        self.count += 1
+        if len(self.buffer) >= self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        self.rng.shuffle(self.buffer)
+        self.handle.write("\n".join(self.buffer) + "\n")
+        self.buffer.clear()
+
+
+def _task_event(name: str, backend: str, queue: str, task: str, job_id: str, attempt: int, corr: str, at: float, extra: str = "") -> str:
+    host = HOSTS[(hash(job_id) + attempt) % len(HOSTS)]
+    return (
+        f'{{"backend": "{backend}", "queue": "{queue}", "task": "{task}", "job_id": "{job_id}", "attempt": {attempt}, '
+        f'"correlation_id": "{corr}"{extra}, "event": "{name}", "v": {SCHEMA_VERSION}, "timestamp": "{_stamp(at)}", '
+        f'"pid": {1000 + attempt}, "host": "{host}"}}'
+    )
+
+
+def generate(path: Path, events: int, seed: int = 7) -> int:
+    """Write about ``events`` lines to ``path``; returns the exact number of lines written."""
+    rng = random.Random(seed)
+    start = dt.datetime(2025, 11, 28, 6, 0, tzinfo=dt.timezone.utc).timestamp()
+    span = 6 * 3600.0
+    pairs = [(queue, task) for queue, tasks in QUEUES.items() for task in tasks]
+    with open(path, "w", encoding="utf-8") as handle:
+        out = _Writer(handle, rng)
+        for queue in QUEUES:
+            out.line(
+                f'{{"flag": "taskbridge.queue.{queue}", "queue": "{queue}", "from": "celery", "to": "rq 50%", "user": "ops", '
+                f'"event": "{ROUTE_CHANGED}", "v": 1, "timestamp": "{_stamp(start + span / 2)}", "pid": 1, "host": "web-1"}}'
+            )
+        serial = 0
+        while out.count < events - 12:
+            serial += 1
+            queue, task = pairs[serial % len(pairs)]
+            at = start + span * out.count / events
+            backend = "rq" if (at > start + span / 2 and serial % 2) else "celery"
+            job_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            corr = uuid.UUID(int=rng.getrandbits(128), version=4).hex
+            route = f', "route": "{backend}:flag-percent"'
+            out.line(_task_event(ENQUEUED, backend, queue, task, job_id, 1, corr, at, route))
+            roll = rng.random()
+            if serial % 5000 == 0:
+                continue  # stranded: never started
+            if roll < 0.01:
+                out.line(_task_event(SKIPPED, backend, queue, task, job_id, 1, corr, at + 0.001, ', "reason": "duplicate job id"'))
+                continue
+            if roll < 0.02:
+                out.line(_task_event(CANCELLED, backend, queue, task, job_id, 1, corr, at + 0.5, ', "phase": "queued"'))
+                continue
+            attempt = 1
+            t = at
+            retries = 1 if roll < 0.08 else 0
+            for _ in range(retries):
+                t += rng.uniform(0.005, 0.2)
+                out.line(_task_event(STARTED, backend, queue, task, job_id, attempt, corr, t, f', "wait_ms": {rng.uniform(1, 200):.3f}'))
+                duration = rng.uniform(10, 500)
+                t += duration / 1000
+                error_type, error = rng.choice(ERRORS)
+                out.line(_task_event(RETRYING, backend, queue, task, job_id, attempt, corr, t,
+                                     f', "countdown": 5, "error_type": "{error_type}", "error": "{error.replace(chr(34), chr(92) + chr(34))}", "duration_ms": {duration:.3f}'))
+                attempt += 1
+                t += 5
+            t += rng.uniform(0.005, 0.2)
+            out.line(_task_event(STARTED, backend, queue, task, job_id, attempt, corr, t, f', "wait_ms": {rng.uniform(1, 200):.3f}'))
+            duration = rng.lognormvariate(5, 0.8) * (1.1 if backend == "rq" else 1.0)
+            t += duration / 1000
+            if roll > 0.995:
+                error_type, error = rng.choice(ERRORS)
+                out.line(_task_event(FAILED, backend, queue, task, job_id, attempt, corr, t,
+                                     f', "duration_ms": {duration:.3f}, "error_type": "{error_type}", "error": "{error.replace(chr(34), chr(92) + chr(34))}"'))
+            else:
+                out.line(_task_event(SUCCEEDED, backend, queue, task, job_id, attempt, corr, t, f', "duration_ms": {duration:.3f}'))
+                if serial % 20011 == 0:
+                    out.line(_task_event(SUCCEEDED, backend, queue, task, job_id, attempt, corr, t + 1, f', "duration_ms": {duration:.3f}'))
+        for index in range(4):
+            out.line('{"event": "task.succeeded", "v": 1, "timestamp": "2025-11-28T')  # a line cut short by a killed writer
+        for index in range(4):
+            out.line(f'{{"event": "task.succeeded", "v": 2, "timestamp": "{_stamp(start + index)}", "job_id": "v2-{index}"}}')
+        for index in range(4):
+            out.line(f'{{"event": "task.teleported", "v": 1, "timestamp": "{_stamp(start + index)}"}}')
+        out.flush()
+        return out.count
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Resident set of ``root`` and all its descendants, in KiB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, int, int, int]:
+    """Wall seconds, peak summed RSS (KiB), largest single-process RSS (KiB), exit code."""
+    peak = 0
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kib(child.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = child.wait()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    return elapsed, peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--log", type=Path, help="use (or create) this log instead of a temporary file")
+    parser.add_argument("--entry", choices=["manage", "module"], default="manage")
+    parser.add_argument("--output", choices=["json", "text"], default="json")
+    parser.add_argument("--workers", type=int, help="passed to compare --workers")
+    parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    args = parser.parse_args()
+
+    log = args.log or Path(tempfile.gettempdir()) / f"taskbridge-compare-{args.events}.jsonl"
+    if not log.exists():
+        started = time.perf_counter()
+        lines = generate(log, args.events)
+        print(f"generated {lines:,} lines, {log.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s: {log}")
+    with open(log, "rb") as handle:
+        lines = sum(1 for _ in handle)
+
+    flags = ["--json"] if args.output == "json" else []
+    if args.workers:
+        flags += ["--workers", str(args.workers)]
+    if args.entry == "manage":
+        command = [sys.executable, "manage.py", "taskbridge", "compare", str(log), *flags]
+    else:
+        command = [sys.executable, "-m", "taskbridge.compare", str(log), *flags]
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.dev")
+
+    elapsed, peak_kib, max_single_kib, code = run(command, env)
+    print(f"command: {' '.join(command[1:])}")
+    print(f"exit code: {code}")
+    print(f"events: {lines:,} in {elapsed:.2f}s wall = {lines / elapsed:,.0f} events/s")
+    print(f"peak memory: {peak_kib / 1024:.0f} MB (sum over compare and its workers); largest single process {max_single_kib / 1024:.0f} MB")
+    if not args.keep and args.log is None:
+        log.unlink()
+    return 0 if code in (0, 3) else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
