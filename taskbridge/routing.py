@@ -34,7 +34,7 @@ class FlagState:
         if self.everyone is False:
             return "celery"
         if self.percent is not None:
-            return f"rq {self.percent}%"
+            return f"rq {float(self.percent):g}%"
         return "default"
 
 
