@@ -84,3 +84,31 @@ def test_system_check_refuses_a_process_local_waffle_cache(settings):
 def test_system_check_refuses_a_pickling_rq_queue(settings):
     settings.RQ_QUEUES = {**settings.RQ_QUEUES, "podcast": {**settings.RQ_QUEUES["podcast"], "SERIALIZER": None}}
     assert "taskbridge.E004" in [m.id for m in run_checks()]
+
+
+@pytest.mark.integration
+def test_cutover_page_and_status_command_show_routes_jobs_and_workers(transactional_db, workers, client):
+    from django.core.management import call_command
+
+    from tests.conftest import set_route
+    from tests.taskapp import tasks
+
+    set_route("reports", everyone=True)
+    set_route("default", everyone=False)
+    tasks.add.enqueue(1, 2).result(timeout=20)
+    scheduled = tasks.add.using(countdown=300).enqueue(1, 2)
+    User.objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
+    assert client.get("/admin/taskbridge/routechange/cutover/").status_code == 302
+    client.login(username="boss", password="pw")
+    page = client.get("/admin/taskbridge/routechange/cutover/").content.decode()
+    assert "notebook_processing" in page and "session@" in page and "session-rq" in page
+    out = __import__("io").StringIO()
+    call_command("taskbridge", "status", "--json", stdout=out)
+    snapshot = json.loads(out.getvalue())
+    queues = {q["queue"]: q for q in snapshot["queues"]}
+    assert queues["reports"]["route"] == "rq"
+    assert queues["default"]["backends"]["celery"]["counts"]["succeeded"] >= 1
+    assert queues["default"]["backends"]["celery"]["counts"]["scheduled"] >= 1
+    assert any(w.startswith("session@") for w in queues["default"]["backends"]["celery"]["workers"])
+    assert "session-rq" in queues["default"]["backends"]["rq"]["workers"]
+    scheduled.cancel()

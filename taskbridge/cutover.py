@@ -1,0 +1,107 @@
+"""Where each queue stands in the migration: its route, its jobs by state on each
+backend, and the workers each backend has on it. Shown by the admin cutover page
+and ``manage.py taskbridge status``."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import conf, routing
+from .backends import enabled
+from .ledger import KEY_PREFIX
+from .redis import connection
+
+STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "cancelled")
+
+
+@dataclass
+class BackendView:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    workers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QueueView:
+    queue: str
+    flag: str
+    route: str
+    backends: dict[str, BackendView]
+
+
+@dataclass
+class Snapshot:
+    queues: list[QueueView]
+    jobs_scanned: int
+    seconds: float
+
+
+def _job_counts() -> tuple[Counter, int]:
+    """Jobs by (queue, backend, state) from the ledger: active jobs plus those that
+    ended within RESULT_TTL. One pass with SCAN and pipelined HMGETs."""
+    conn = connection()
+    counts: Counter = Counter()
+    scanned = 0
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        nonlocal scanned
+        with conn.pipeline(transaction=False) as pipe:
+            for name in batch:
+                pipe.hmget(name, "queue", "backend", "state")
+            for queue, backend, state in pipe.execute():
+                if queue and backend and state:
+                    counts[(queue.decode(), backend.decode(), state.decode())] += 1
+        scanned += len(batch)
+        batch.clear()
+
+    for name in conn.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+        batch.append(name)
+        if len(batch) >= 1000:
+            flush()
+    if batch:
+        flush()
+    return counts, scanned
+
+
+def _rq_workers() -> dict[str, list[str]]:
+    from rq import Worker
+
+    by_queue: dict[str, list[str]] = {}
+    for worker in Worker.all(connection=connection()):
+        for name in worker.queue_names():
+            by_queue.setdefault(name, []).append(worker.name)
+    return by_queue
+
+
+def _celery_workers(timeout: float = 1.0) -> dict[str, list[str]]:
+    from celery import current_app
+
+    by_queue: dict[str, list[str]] = {}
+    replies = current_app.control.inspect(timeout=timeout).active_queues() or {}
+    for worker, queues in replies.items():
+        for queue in queues:
+            by_queue.setdefault(queue["name"], []).append(worker)
+    return by_queue
+
+
+def snapshot() -> Snapshot:
+    started = time.monotonic()
+    counts, scanned = _job_counts()
+    workers = {"rq": _rq_workers() if "rq" in enabled() else {}, "celery": _celery_workers() if "celery" in enabled() else {}}
+    views = []
+    for name in conf.queues():
+        flag_name = conf.queue_flag_name(name)
+        flag = routing.flags.get(flag_name)
+        backends = {}
+        for backend in enabled():
+            view = BackendView(workers=sorted(workers[backend].get(name, [])))
+            for state in STATES:
+                view.counts[state] = counts[(name, backend, state)]
+            backends[backend] = view
+        route = flag.describe() if flag else "default"
+        if route == "default":
+            route = f"default ({conf.default_backend()})"
+        views.append(QueueView(name, flag_name, route, backends))
+    return Snapshot(views, scanned, time.monotonic() - started)
