@@ -40,6 +40,14 @@ def check_queues(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]
         conf.default_backend()
     except Exception as exc:
         return [checks.Error(str(exc), id="taskbridge.E002")]
+    if conf.default_backend() not in conf.option("BACKENDS"):
+        errors.append(
+            checks.Error(
+                f"TASKBRIDGE['DEFAULT_BACKEND'] is {conf.default_backend()!r}, which is not in "
+                f"TASKBRIDGE['BACKENDS'] {tuple(conf.option('BACKENDS'))}",
+                id="taskbridge.E005",
+            )
+        )
     rq_queues = getattr(settings, "RQ_QUEUES", {})
     for name in queues:
         if "rq" in conf.option("BACKENDS") and name not in rq_queues:

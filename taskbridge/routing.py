@@ -99,8 +99,14 @@ flags = FlagSnapshot()
 
 
 def route(task_name: str, queue_name: str, routing_key: str) -> Route:
-    """The backend for one dispatch: task flag, then queue flag, then the default."""
+    """The backend for one dispatch: task flag, then queue flag, then the default.
+
+    A flag naming a backend the project no longer runs (Celery, after its
+    removal) falls back to the default rather than failing the dispatch.
+    """
     decided = decide(flags.get(conf.task_flag_name(task_name)), routing_key, "task-flag")
     if decided is None:
         decided = decide(flags.get(conf.queue_flag_name(queue_name)), routing_key, "flag")
+    if decided is not None and decided.backend not in conf.option("BACKENDS"):
+        return Route(conf.default_backend(), f"{decided.reason}-names-disabled-{decided.backend}")
     return decided or Route(conf.default_backend(), "default")

@@ -112,3 +112,8 @@ def test_cutover_page_and_status_command_show_routes_jobs_and_workers(transactio
     assert any(w.startswith("session@") for w in queues["default"]["backends"]["celery"]["workers"])
     assert "session-rq" in queues["default"]["backends"]["rq"]["workers"]
     scheduled.cancel()
+
+
+def test_system_check_refuses_a_default_backend_that_is_not_enabled(settings):
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BACKENDS": ("rq",), "DEFAULT_BACKEND": "celery"}
+    assert "taskbridge.E005" in [m.id for m in run_checks()]

@@ -116,3 +116,10 @@ def test_flag_change_is_seen_by_a_second_process_within_a_second(worker_env):
     watcher.wait(10)
     assert backend == "rq"
     assert float(seen_at) - flipped_at < 1.0
+
+
+@pytest.mark.django_db
+def test_flag_naming_a_disabled_backend_falls_back_to_the_default(settings):
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BACKENDS": ("rq",), "DEFAULT_BACKEND": "rq"}
+    set_route("default", everyone=False)
+    assert routing.route(TASK, "default", "k") == routing.Route("rq", "flag-everyone-names-disabled-celery")

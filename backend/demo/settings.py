@@ -1,0 +1,53 @@
+"""Settings every process of the demo runs with: the development settings, made quick.
+
+The demo's supervisor sets ``DJANGO_SETTINGS_MODULE`` to this module (with
+``REDIS_URL``, ``DATABASE_URL``, ``MEDIA_ROOT`` and ``TASKBRIDGE_EVENT_LOG``)
+for itself and every child process, so the web server, both worker sets and
+both schedulers agree. What differs from ``backend.settings.dev``:
+
+* the periodic clean-ups tick every ``TASKBRIDGE_DEMO_PERIOD`` seconds
+  instead of daily, so both schedulers have ticks to hand over during a stage;
+* the workload's artificial delays (polling countdowns, generation steps)
+  are shortened, so a stage takes seconds;
+* SQLite is set up for several writing processes (WAL, immediate
+  transactions, a generous busy timeout).
+"""
+
+import os
+
+from backend.settings.dev import *  # noqa: F403
+
+ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["OPTIONS"] = {  # noqa: F405
+        "timeout": 60,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEMO_PERIOD = int(os.environ.get("TASKBRIDGE_DEMO_PERIOD", "6"))
+
+TASKBRIDGE = {  # noqa: F405
+    **TASKBRIDGE,  # noqa: F405
+    "SCHEDULE": {
+        name: {**{key: value for key, value in entry.items() if key not in ("every", "cron")}, "every": DEMO_PERIOD}
+        for name, entry in TASKBRIDGE["SCHEDULE"].items()  # noqa: F405
+    },
+}
+
+# The workload's pace: the local stand-ins for TTS, report writing, the knowledge
+# index and flaky web sites, made quick.
+PODCAST_STEP_DELAY = 0.05
+REPORTS_STEP_DELAY = 0.05
+NOTEBOOKS_FETCH_RETRY_COUNTDOWN = 1
+NOTEBOOKS_FETCH_TIMEOUT = 5
+KNOWLEDGE_INDEX_POLL_COUNTDOWN = 1
+KNOWLEDGE_INDEX_POLLS_TO_DONE = 2
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
