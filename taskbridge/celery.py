@@ -10,6 +10,14 @@ from kombu import Queue
 
 def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
     from .declaration import get_task
+    from .periodic import CELERY_TICK_TASK
+
+    if name == CELERY_TICK_TASK:
+        # A periodic tick goes to the queue of the task its entry runs.
+        from .periodic.celery import tick_queue
+
+        queue = tick_queue(args)
+        return {"queue": queue} if queue else None
 
     declared = get_task(name)
     return {"queue": declared.queue} if declared is not None else None
@@ -17,6 +25,7 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
 
 def settings_for_celery() -> dict[str, Any]:
     from . import conf
+    from .periodic.celery import beat_schedule
 
     queues = conf.queues()
     longest = max(spec.timeout for spec in queues.values())
@@ -42,6 +51,8 @@ def settings_for_celery() -> dict[str, Any]:
         # longest countdown / eta and the longest job.
         "broker_transport_options": {"visibility_timeout": longest + 3600},
         "result_expires": conf.option("RESULT_TTL"),
+        # TASKBRIDGE["SCHEDULE"], fired as periodic ticks (taskbridge.periodic, docs/periodic.md).
+        "beat_schedule": beat_schedule(),
         "timezone": "UTC",
         "enable_utc": True,
     }
@@ -49,4 +60,6 @@ def settings_for_celery() -> dict[str, Any]:
 
 def configure(app: Celery) -> None:
     """Give ``app`` taskbridge's defaults; CELERY_* settings still override them."""
+    from .periodic import celery as _periodic  # noqa: F401  (registers the periodic tick task beat fires)
+
     app.add_defaults(settings_for_celery)

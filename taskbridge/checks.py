@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core import checks
 
 from . import conf
+from .periodic import check_schedule  # noqa: F401  (registers the schedule's check)
 
 PROCESS_LOCAL_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",

@@ -121,6 +121,8 @@ RQ = {
     "COMMIT_MODE": "auto",
     "JOB_CLASS": "taskbridge.backends.rq_worker.TaskbridgeJob",
     "WORKER_CLASS": "taskbridge.backends.rq_worker.TaskbridgeWorker",
+    # rq-scheduler with JSON jobs (stock rq-scheduler pickles); see docs/periodic.md.
+    "SCHEDULER_CLASS": "taskbridge.periodic.rq.TaskbridgeScheduler",
 }
 
 CELERY_BROKER_URL = REDIS_URL
