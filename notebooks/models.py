@@ -22,6 +22,13 @@ class Notebook(models.Model):
         return self.name
 
 
+class KnowledgeBaseItemManager(models.Manager):
+    def parsed(self, notebook_id: int) -> list[KnowledgeBaseItem]:
+        """A notebook's sources with extracted text, oldest first: what podcasts and reports are made from."""
+        items = self.filter(notebook_id=notebook_id, parsing_status=KnowledgeBaseItem.ParsingStatus.DONE).order_by("created_at")
+        return [item for item in items if item.content.strip()]
+
+
 class KnowledgeBaseItem(models.Model):
     """One source of a notebook: what was fetched or uploaded, its extracted text, and
     three independent status fields (parsing, image captioning, knowledge index)."""
@@ -72,6 +79,8 @@ class KnowledgeBaseItem(models.Model):
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = KnowledgeBaseItemManager()
 
     class Meta:
         ordering = ["-created_at"]

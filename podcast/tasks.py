@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notebooks import longjobs
 from taskbridge import task
 
 from . import conf, generation
@@ -22,12 +23,10 @@ def cancel_podcast_generation(job_id: int) -> dict[str, Any]:
     job = PodcastJob.objects.filter(pk=job_id).first()
     if job is None:
         return {"job_id": job_id, "cancelled": False, "reason": "missing"}
-    from .jobs import cancel
-
-    return {"job_id": job_id, "cancelled": cancel(job)}
+    return {"job_id": job_id, "cancelled": longjobs.cancel(job)}
 
 
 @task(queue="maintenance")
 def cleanup_old_podcast_jobs() -> dict[str, int]:
     """Periodic (daily): finished jobs older than PODCAST_RETENTION_DAYS, with their audio."""
-    return {"deleted": generation.cleanup_old(conf.get("PODCAST_RETENTION_DAYS"))}
+    return {"deleted": longjobs.delete_old(PodcastJob, conf.get("PODCAST_RETENTION_DAYS"), "audio_file")}

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 
+from notebooks import longjobs
 from notebooks.api import ApiError, api_view, field, int_field, json_body, owned, task_json, when
 from notebooks.models import Notebook
 
@@ -44,7 +45,7 @@ def podcast_detail(request: HttpRequest, job_id: int) -> JsonResponse:
 @api_view("POST")
 def cancel(request: HttpRequest, job_id: int) -> JsonResponse:
     job = owned(PodcastJob.objects, job_id, request.user, "podcast")
-    if not jobs.cancel(job):
+    if not longjobs.cancel(job):
         raise ApiError(409, f"podcast {job.pk} is already {job.status}")
     return JsonResponse(podcast_json(job))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notebooks import longjobs
 from taskbridge import task
 
 from . import conf, generation
@@ -23,10 +24,8 @@ def delete_report_and_cleanup(report_id: int) -> dict[str, Any]:
     report = Report.objects.filter(pk=report_id).first()
     if report is None:
         return {"report_id": report_id, "deleted": False}
-    from .jobs import cancel
-
-    cancel(report)
-    generation.delete_with_files(report)
+    longjobs.cancel(report)
+    longjobs.delete_with_file(report, "markdown_file")
     return {"report_id": report_id, "deleted": True}
 
 
@@ -39,4 +38,4 @@ def validate_report_configuration(config: dict[str, Any]) -> dict[str, Any]:
 @task(queue="maintenance")
 def cleanup_old_reports() -> dict[str, int]:
     """Periodic (daily): finished reports older than REPORTS_RETENTION_DAYS, with their files."""
-    return {"deleted": generation.cleanup_old(conf.get("REPORTS_RETENTION_DAYS"))}
+    return {"deleted": longjobs.delete_old(Report, conf.get("REPORTS_RETENTION_DAYS"), "markdown_file")}

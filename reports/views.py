@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from notebooks import longjobs
 from notebooks.api import ApiError, api_view, field, json_body, owned, task_json, when
 from notebooks.models import Notebook
 
@@ -69,7 +70,7 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
 @api_view("POST")
 def cancel(request: HttpRequest, report_id: int) -> JsonResponse:
     report = owned(Report.objects, report_id, request.user, "report")
-    if not jobs.cancel(report):
+    if not longjobs.cancel(report):
         raise ApiError(409, f"report {report.pk} is already {report.status}")
     return JsonResponse(report_json(report))
 
