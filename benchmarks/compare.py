@@ -32,7 +32,6 @@ import argparse
 import datetime as dt
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -201,13 +200,12 @@ def _memory_kib(pid: int) -> tuple[int, int]:
 
 
 def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> dict[str, float]:
-    """Run ``command``; wall seconds, CPU seconds of it and its workers, peak summed and single-process RSS, exit code.
+    """Run ``command``; wall seconds, peak summed and single-process memory, exit code.
 
     Sampling memory reads /proc every 10 ms, which costs CPU on a 2-core
     machine, so timed runs are made without it and memory is taken from a
     separate run."""
     peak_pss = peak_rss = largest = 0
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
@@ -228,10 +226,8 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "wall": elapsed,
-        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "pss_mb": peak_pss / 1024,
         "rss_mb": peak_rss / 1024,
         "largest_mb": largest / 1024,
@@ -283,8 +279,7 @@ def main() -> int:
             figures = run(command, env, sample_memory=False)
             runs.append(figures)
             print(
-                f"  run {attempt}: {lines / figures['wall']:,.0f} events/s ({figures['wall']:.2f} s wall), "
-                f"{lines / figures['cpu']:,.0f} events per CPU-second ({figures['cpu']:.2f} s CPU); "
+                f"  run {attempt}: {lines / figures['wall']:,.0f} events/s ({figures['wall']:.2f} s wall); "
                 f"load average {figures['load']:.1f} on {cpus} CPUs; exit code {figures['code']}"
             )
             if figures["code"] not in (0, 3):

@@ -11,6 +11,8 @@ from django.conf import settings
 from tests.support.events import EventLog
 from tests.support.workers import WorkerProcess, celery_worker_command, rq_worker_command, wait_for_celery, wait_for_rq
 
+pytest_plugins = ["tests.support.domain"]
+
 ALL_QUEUES = list(settings.TASKBRIDGE["QUEUES"])
 
 

@@ -13,7 +13,7 @@ from podcast.models import PodcastJob
 from reports import jobs as report_jobs
 from reports.models import Report
 from reports.validation import validate_config
-from tests.test_domain_support import alice, api, client_for, make_user, post  # noqa: F401  (fixtures)
+from tests.support.domain import client_for, make_user, post
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from notebooks.models import BatchJob, KnowledgeBaseItem, Notebook
 from podcast.models import PodcastJob
 from reports.models import Report
 from taskbridge import TaskHandle
-from tests.test_domain_support import alice, api, post  # noqa: F401  (fixtures)
+from tests.support.domain import post
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from django.core.files.storage import default_storage
 from notebooks.models import BatchJob, KnowledgeBaseItem
 from notebooks.services.knowledge_index import LocalKnowledgeIndex
 from taskbridge import TaskHandle, TaskStatus
-from tests.test_domain_support import (  # noqa: F401  (fixtures)
-    BACKENDS, client_for, get_json, make_user, new_notebook, post, route_all, site, wait_until,
-)
+from tests.support.domain import BACKENDS, client_for, get_json, make_user, new_notebook, post, route_all, wait_until
 
 pytestmark = pytest.mark.integration
 

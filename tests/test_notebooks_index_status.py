@@ -12,7 +12,7 @@ from notebooks.models import KnowledgeBaseItem, Notebook
 from notebooks.services.knowledge_index import LocalKnowledgeIndex
 from notebooks.tasks import check_ragflow_status_task
 from taskbridge import TaskHandle, TaskStatus
-from tests.test_domain_support import BACKENDS, route_all, wait_until
+from tests.support.domain import BACKENDS, route_all, wait_until
 
 pytestmark = pytest.mark.integration
 Status = KnowledgeBaseItem.IndexStatus

@@ -16,7 +16,7 @@ from notebooks.services.captioner import AltTextCaptioner
 from notebooks.services.fetcher import FetchError, HttpFetcher, TransientFetchError
 from notebooks.services.knowledge_index import CANCEL, DONE, FAIL, RUNNING, KnowledgeIndexError, LocalKnowledgeIndex, chunk_text
 from notebooks.services.transcriber import MetadataTranscriber, TranscriptionError
-from tests.test_domain_support import ARTICLE, make_pdf, make_wav, site  # noqa: F401  (fixture)
+from tests.support.domain import ARTICLE, make_pdf, make_wav
 
 
 def test_fetcher_reads_a_page(site):

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from podcast.models import PodcastJob
 from podcast.tasks import cancel_podcast_generation
 from taskbridge import TaskHandle, TaskStatus
-from tests.test_domain_support import BACKENDS, client_for, get_json, make_user, new_notebook, parsed_source, post, route_all, wait_until
+from tests.support.domain import BACKENDS, client_for, get_json, make_user, new_notebook, parsed_source, post, route_all, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from reports.models import Report
 from reports.tasks import validate_report_configuration
 from taskbridge import TaskHandle, TaskStatus
-from tests.test_domain_support import (
+from tests.support.domain import (
     BACKENDS, NOTES, client_for, get_json, make_user, new_notebook, parsed_source, parsed_sources, post, route_all, wait_until,
 )
 

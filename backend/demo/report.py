@@ -174,7 +174,6 @@ def _e(value: Any) -> str:
 
 def render_html(result: dict[str, Any], records: list[Any], matrix: dict[str, dict[str, tuple[str, str]]],
                 reasons: dict[str, list[str]], compare_html: str | None) -> str:
-    s = result["summary"]
     run = result["run"]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>taskbridge demo: Celery to RQ cutover</title>"
              f"<style>{CSS}</style></head><body>"]

@@ -44,8 +44,15 @@ def parse_data(data: bytes, spec: ParseSpec, label: str, into: Partial | None = 
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    """Workers come from a fork server, not from this process: a process that has
+    dispatched jobs holds broker connections and threads, and kombu's after-fork
+    clean-up in a child forked from it blocks on them (seen with the test
+    session's Celery connections). The server imports the parser once."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def collect(inputs: list[Input], spec: ParseSpec, workers: int | None = None, block_size: int = 8 * 1024 * 1024) -> Partial:

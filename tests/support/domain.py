@@ -1,7 +1,7 @@
 """Shared helpers for the notebooks / podcast / reports tests (this module has no tests).
 
-Test modules import the fixtures they use from here (``from tests.test_domain_support
-import site, ...``): a local HTTP site to ingest from, logged-in API clients,
+Its fixtures (``site``, ``alice``, ``api``) are registered for every test by
+``pytest_plugins`` in tests/conftest.py: a local HTTP site to ingest from, logged-in API clients,
 routing every queue to one backend, polling the API until a state is reached,
 and a tiny PDF writer.
 """
