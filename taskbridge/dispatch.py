@@ -87,5 +87,6 @@ def send(message: Message, backend_name: str) -> TaskHandle:
         events.ENQUEUED, backend=backend_name, queue=task.queue, task=task.name, job_id=message.job_id, attempt=1,
         correlation_id=message.correlation_id, route=message.route,
         eta=message.eta.isoformat() if message.eta else None,
+        countdown=task.countdown if message.eta and task.countdown else None,
     )
     return TaskHandle(backend_name, task.queue, message.job_id)

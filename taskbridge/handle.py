@@ -51,8 +51,15 @@ class TaskHandle:
 
     def status(self) -> TaskStatus:
         """The job's state. A job the ledger still calls active is checked against its
-        backend, so a job whose worker died shows as failed rather than running forever."""
-        record = ledger().get(self.job_id)
+        backend, and a started job whose lease has run out (its whole worker died) is
+        recorded as failed here, so no job shows as running forever."""
+        jobs = ledger()
+        record = jobs.get(self.job_id)
+        if record is not None and record.state == TaskStatus.STARTED and not jobs.lease_held(self.job_id):
+            from .execution import job_lost
+
+            if job_lost(self.job_id, "its worker stopped renewing the job's lease", lease_gone=True):
+                record = jobs.get(self.job_id)
         if record is not None and record.state not in ACTIVE:
             return record.state
         seen = self._backend().status(self.job_id, self.queue)
@@ -68,22 +75,46 @@ class TaskHandle:
             if state == TaskStatus.SUCCEEDED:
                 return ledger().get(self.job_id).result
             if state == TaskStatus.FAILED:
-                record = ledger().get(self.job_id)
-                raise TaskFailed(self, record.error_type if record else "unknown", record.error if record else "no record")
+                record = self._failure_record()
+                error_type = (record.error_type if record else None) or "unknown"
+                raise TaskFailed(self, error_type, (record.error if record else None) or f"{self.backend} reports the job failed")
             if state == TaskStatus.CANCELLED:
                 raise TaskCancelled(self)
             if time.monotonic() >= deadline:
                 raise ResultTimeout(f"job {self} is still {state.value} after {timeout}s")
             time.sleep(poll)
 
-    def cancel(self) -> bool:
-        """Cancel the job: a queued or scheduled job never runs, a running one is stopped.
-        Returns False when the job had already finished."""
-        phase = ledger().cancel(self.job_id)
+    def _failure_record(self, wait: float = 3):
+        """The ledger's record of a failure the backend already reports: the process that
+        noticed a dead worker writes it a moment after the backend stores its FAILURE."""
+        deadline = time.monotonic() + wait
+        record = ledger().get(self.job_id)
+        while (record is None or record.state != TaskStatus.FAILED) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            record = ledger().get(self.job_id)
+        return record
+
+    def cancel(self, grace: float = 0) -> bool:
+        """Cancel the job: a queued or scheduled job never runs, a running one is stopped
+        (Celery: revoke with terminate; RQ: the stop-job command).
+
+        With ``grace`` seconds, a running job is first given that long to notice
+        :func:`taskbridge.context.is_cancelled` and return by itself (this call
+        waits), and is stopped only if it has not. Either way the job is recorded
+        as cancelled. Returns False when the job had already finished.
+        """
+        jobs = ledger()
+        phase = jobs.cancel(self.job_id)
         if phase is None:
             return False
-        record = ledger().get(self.job_id)
-        self._backend().cancel(self.job_id, self.queue, phase)
+        record = jobs.get(self.job_id)
+        if phase == TaskStatus.STARTED and grace > 0:
+            deadline = time.monotonic() + grace
+            while record is not None and record.ended is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                record = jobs.get(self.job_id)
+        if record is None or record.ended is None or phase != TaskStatus.STARTED:
+            self._backend().cancel(self.job_id, self.queue, phase)
         events.emit(
             events.CANCELLED,
             backend=self.backend,
@@ -91,6 +122,7 @@ class TaskHandle:
             task=record.task if record else None,
             job_id=self.job_id,
             attempt=max(record.attempt, 1) if record else 1,
+            correlation_id=record.correlation_id if record else None,
             phase=phase,
         )
         return True

@@ -4,24 +4,31 @@ Celery's result backend cannot tell "queued" from "unknown" and RQ's statuses
 differ from Celery's, so taskbridge keeps its own small record per job
 (``taskbridge:job:<id>``, a hash), written at dispatch, at each execution step
 and on cancel. The transitions that race (claiming a fixed job id, a worker
-starting a job that is being cancelled) are single Lua scripts, so they are
-atomic on the Redis server.
+starting a job that is being cancelled, a job ending while it is cancelled or
+found lost) are single Lua scripts, so they are atomic on the Redis server; a
+job ends once. While a job runs, the process running it renews a lease
+(``taskbridge:lease:<id>``); a started job without one has lost its process.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
+
+import redis
 
 from . import conf
 from .redis import connection
 from .states import TaskStatus
 
 KEY_PREFIX = "taskbridge:job:"
+LEASE_PREFIX = "taskbridge:lease:"
 ACTIVE_TTL = 7 * 86400
+LEASE_SECONDS = 30
 
 _ACTIVE_STATES = "queued scheduled started retrying"
 
@@ -39,24 +46,46 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return nil
 """
 
-# KEYS[1] record; ARGV: attempt now ttl backend queue task. Returns the state before.
+# KEYS[1] record; ARGV: attempt now ttl backend queue task timeout. Returns the state before;
+# a job that has ended (cancelled, or a duplicate delivery of a finished one) is not started.
 _BEGIN = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'cancelled' then return state end
-redis.call('HSET', KEYS[1], 'state', 'started', 'attempt', ARGV[1], 'updated', ARGV[2],
-           'backend', ARGV[4], 'queue', ARGV[5], 'task', ARGV[6])
+if state == 'cancelled' or state == 'succeeded' or state == 'failed' then return state end
+redis.call('HSET', KEYS[1], 'state', 'started', 'attempt', ARGV[1], 'updated', ARGV[2], 'started', ARGV[2],
+           'backend', ARGV[4], 'queue', ARGV[5], 'task', ARGV[6], 'timeout', ARGV[7])
+redis.call('HDEL', KEYS[1], 'ended')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return state or 'unknown'
 """
 
-# KEYS[1] record; ARGV: state ttl now [field value ...]. A cancelled job stays cancelled.
+# KEYS[1] record; ARGV: state ttl now [field value ...]. Returns the state the job is in after:
+# ARGV[1], or the state it had already ended in. A job ends once: a cancelled job stays
+# cancelled (noting that its run ended, which a cancel with a grace period waits for), a job
+# already failed as lost stays failed.
 _FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'cancelled' then return state end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[3])
+if state == 'cancelled' then
+  redis.call('HSET', KEYS[1], 'ended', ARGV[3])
+  return state
+end
+if state == 'succeeded' or state == 'failed' then return state end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[3], 'ended', ARGV[3])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return ARGV[1]
+"""
+
+# KEYS[1] record, KEYS[2] lease; ARGV: attempt now ttl error_type error lease_must_be_gone.
+# The run that started attempt ARGV[1] died: fail the job, unless it has already ended, been
+# cancelled or moved on (or, when ARGV[6] is '1', its lease is still being renewed). 1 when failed.
+_LOSE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'started' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'failed', 'updated', ARGV[2], 'ended', ARGV[2], 'error_type', ARGV[4], 'error', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
 """
 
 # KEYS[1] record; ARGV: now ttl. Returns the state the job was in, or nil when it had already finished.
@@ -81,14 +110,62 @@ class JobRecord:
     error_type: str | None
     error: str | None
     correlation_id: str | None
+    started: float | None = None  # when the current attempt started
+    timeout: int | None = None  # its time limit, in seconds
+    ended: float | None = None  # when the last run ended (set even for a cancelled job)
 
 
 def key(job_id: str) -> str:
     return KEY_PREFIX + job_id
 
 
+def lease_key(job_id: str) -> str:
+    return LEASE_PREFIX + job_id
+
+
+def lease_seconds() -> float:
+    """``TASKBRIDGE["LEASE_SECONDS"]`` (default 30): how long a started job is still believed to
+    be running after the process running it last renewed its lease."""
+    from django.conf import settings
+
+    return float(getattr(settings, "TASKBRIDGE", {}).get("LEASE_SECONDS", LEASE_SECONDS))
+
+
+class Lease:
+    """Held by the process running a job while it runs, renewed by a daemon thread every
+    sixth of its lifetime. When the process dies with its worker (OOM, node loss), no one
+    is left to say so; the lease running out is how the job's death gets noticed
+    (:meth:`taskbridge.handle.TaskHandle.status`)."""
+
+    def __init__(self, conn: redis.Redis, job_id: str, attempt: int, seconds: float) -> None:
+        self.conn, self.key, self.attempt, self.ms = conn, lease_key(job_id), attempt, max(1, int(seconds * 1000))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"taskbridge-lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self.conn.set(self.key, self.attempt, px=self.ms)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ms / 6000):
+            try:
+                self.conn.set(self.key, self.attempt, px=self.ms)
+            except redis.RedisError:
+                pass  # the next renewal tries again; the lease outlives a few misses
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        self.conn.delete(self.key)
+
+
 def _text(value: bytes | None) -> str | None:
     return value.decode() if value is not None else None
+
+
+def _number(value: str | None) -> float | None:
+    return float(value) if value else None
 
 
 class Ledger:
@@ -101,6 +178,7 @@ class Ledger:
         self._begin = conn.register_script(_BEGIN)
         self._finish = conn.register_script(_FINISH)
         self._cancel = conn.register_script(_CANCEL)
+        self._lose = conn.register_script(_LOSE)
 
     def record_dispatch(self, pipe: Any, message: Any, backend: str, state: TaskStatus) -> None:
         """Write a new job's record into ``pipe`` (a fresh job id cannot collide)."""
@@ -151,8 +229,8 @@ class Ledger:
     def release(self, job_id: str) -> None:
         self.conn.delete(key(job_id))
 
-    def begin(self, job_id: str, attempt: int, backend: str, queue: str, task: str) -> str:
-        return _text(self._begin(keys=[key(job_id)], args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task]))
+    def begin(self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int) -> str:
+        return _text(self._begin(keys=[key(job_id)], args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout]))
 
     def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
         ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
@@ -168,6 +246,18 @@ class Ledger:
 
     def fail(self, job_id: str, error_type: str, error: str, ttl: int) -> str:
         return self.set_state(job_id, TaskStatus.FAILED, error_type=error_type, error=error, ttl=ttl)
+
+    def lose(self, job_id: str, attempt: int, error_type: str, error: str, ttl: int, lease_gone: bool = False) -> bool:
+        """Fail a started job whose process died; False when it had ended, been cancelled or moved on
+        (or, with ``lease_gone``, when its lease turns out to be held after all)."""
+        args = [attempt, time.time(), ttl, error_type, error, "1" if lease_gone else "0"]
+        return bool(self._lose(keys=[key(job_id), lease_key(job_id)], args=args))
+
+    def lease(self, job_id: str, attempt: int) -> Lease:
+        return Lease(self.conn, job_id, attempt, lease_seconds())
+
+    def lease_held(self, job_id: str) -> bool:
+        return bool(self.conn.exists(lease_key(job_id)))
 
     def cancel(self, job_id: str) -> str | None:
         return _text(self._cancel(keys=[key(job_id)], args=[time.time(), conf.option("RESULT_TTL")]))
@@ -192,6 +282,9 @@ class Ledger:
             error_type=fields.get("error_type"),
             error=fields.get("error"),
             correlation_id=fields.get("correlation_id"),
+            started=_number(fields.get("started")),
+            timeout=int(fields["timeout"]) if fields.get("timeout") else None,
+            ended=_number(fields.get("ended")),
         )
 
 

@@ -13,3 +13,14 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TASKBRIDGE_TEST_SQLITE", str(BASE_DIR / ".test-db.sqlite3"))}  # noqa: F405
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}  # noqa: F405
+
+# A queue with a short timeout, for the parity matrix's "queue timeout applies" case.
+TASKBRIDGE = {**TASKBRIDGE, "QUEUES": {**TASKBRIDGE["QUEUES"], "parity": {"timeout": 3}}}  # noqa: F405
+RQ_QUEUES = rq_queues(TASKBRIDGE["QUEUES"], REDIS_URL)  # noqa: F405
+
+# Tests that start their own Celery beat / RQ scheduler hand them a schedule
+# through the environment (JSON, the shape of TASKBRIDGE["SCHEDULE"]).
+if os.environ.get("TASKBRIDGE_TEST_SCHEDULE"):
+    import json
+
+    TASKBRIDGE = {**TASKBRIDGE, "SCHEDULE": json.loads(os.environ["TASKBRIDGE_TEST_SCHEDULE"])}  # noqa: F405

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from celery import current_app, shared_task, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from billiard.exceptions import WorkerLostError
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from .. import conf, execution
 from ..ledger import ledger
@@ -95,7 +97,24 @@ class CeleryBackend(Backend):
 
 @signals.task_unknown.connect
 def _record_unknown_task(sender: Any = None, name: str = "", id: str = "", message: Any = None, **_: Any) -> None:
-    """Celery drops a message naming an unregistered task; record it as failed instead."""
-    queue = ((getattr(message, "delivery_info", None) or {}).get("routing_key")) or "default"
-    execution.unknown_task("celery", queue, id, name)
-    current_app.backend.mark_as_failure(id, LookupError(f"no task named {name!r}"))
+    """Celery rejects a message naming an unregistered task (and stores FAILURE); record it
+    the taskbridge way too, so it is visible in the ledger and the event log."""
+    meta = ((getattr(message, "headers", None) or {}).get(HEADER)) or {}
+    queue = meta.get("queue") or ((getattr(message, "delivery_info", None) or {}).get("routing_key")) or "default"
+    execution.unknown_task("celery", queue, id, name, meta.get("correlation_id"))
+
+
+_EXIT = re.compile(r"signal (\d+)|exitcode (-?\d+)")
+
+
+@signals.task_failure.connect
+def _record_lost_process(sender: Any = None, task_id: str = "", exception: BaseException | None = None, **_: Any) -> None:
+    """In the worker's main process: the pool process running the job died (killed, or over
+    its hard time limit). Nothing ran the task's own failure path, so record it here."""
+    if isinstance(exception, TimeLimitExceeded):
+        execution.job_lost(task_id, "killed at its hard time limit")
+    elif isinstance(exception, WorkerLostError):
+        found = _EXIT.search(str(exception))
+        signal_number = int(found.group(1)) if found and found.group(1) else None
+        exit_code = int(found.group(2)) if found and found.group(2) else None
+        execution.job_lost(task_id, execution.describe_exit(signal_number, exit_code))

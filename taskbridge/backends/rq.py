@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
+import time
 from typing import TYPE_CHECKING
 
 from rq.command import send_stop_job_command
@@ -31,6 +34,12 @@ _STATES = {
     JobStatus.STOPPED: TaskStatus.CANCELLED,
     JobStatus.CANCELED: TaskStatus.CANCELLED,
 }
+
+
+def not_before(eta: dt.datetime) -> dt.datetime:
+    """RQ's scheduled-job registry keeps whole seconds, truncated; round up instead, so a job
+    never starts before its eta (it may start up to a scheduler tick, about 1 s, after it)."""
+    return dt.datetime.fromtimestamp(math.ceil(eta.timestamp()), dt.timezone.utc)
 
 
 class RQBackend(Backend):
@@ -65,7 +74,7 @@ class RQBackend(Backend):
             if record is not None:
                 ledger().record_dispatch(pipe, message, self.name, record)
             if message.eta is not None:
-                queue.schedule_job(job, message.eta, pipeline=pipe)
+                queue.schedule_job(job, not_before(message.eta), pipeline=pipe)
             else:
                 queue.enqueue_job(job, pipeline=pipe)
             pipe.execute()
@@ -82,12 +91,18 @@ class RQBackend(Backend):
         job = self._fetch(job_id)
         if job is None:
             return
-        if job.get_status() == JobStatus.STARTED:
+        if phase == TaskStatus.STARTED and job.get_status() == JobStatus.STARTED:
             try:
                 send_stop_job_command(connection(), job_id, serializer=JSONSerializer)
             except InvalidJobOperation:
                 pass
             return
+        # Not running its function: queued, scheduled, or between attempts. The attempt that
+        # asked for a retry may still be handing the job back to RQ; let it finish first, so
+        # the retry it schedules is the one removed here (the ledger keeps it from running anyway).
+        deadline = time.monotonic() + 2
+        while job.get_status() == JobStatus.STARTED and time.monotonic() < deadline:
+            time.sleep(0.02)
         ScheduledJobRegistry(queue=self.queue(queue)).remove(job)
         try:
             job.cancel()

@@ -8,13 +8,15 @@ whatever ``--serializer`` says, so a worker can never fall back to pickle.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, NoReturn
 
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
-from rq.worker import Worker
+from django.utils.module_loading import autodiscover_modules
+from rq.worker import DequeueStrategy, Worker
 
 from .. import execution
 from ..declaration import Task
@@ -38,11 +40,15 @@ class _RunningRQJob:
         self.due_at = float(meta.get("due_at", time.time()))
 
     def schedule_retry(self, countdown: float) -> NoReturn:
+        now = time.time()
+        due = now + countdown
         meta = self.job.meta.setdefault("taskbridge", {})
         meta["attempt"] = self.attempt + 1
-        meta["due_at"] = time.time() + countdown
+        meta["due_at"] = due
         self.job.retries_left = 1
-        self.job.retry_intervals = [math.ceil(countdown)]
+        # RQ schedules at now + interval, truncated to the second: aim at the whole second
+        # at or after ``due`` so the retry never comes early (see backends.rq.not_before).
+        self.job.retry_intervals = [math.ceil(due) - now + 0.001 if countdown > 0 else 0]
         self.job.save_meta()
         raise RetryScheduled(f"retry in {countdown}s (attempt {self.attempt + 1})")
 
@@ -52,7 +58,8 @@ class TaskbridgeJob(Job):
         try:
             func = self.func
         except (ImportError, AttributeError, ValueError):
-            execution.unknown_task("rq", self.origin, self.id, self.func_name)
+            meta = self.meta.get("taskbridge", {})
+            execution.unknown_task("rq", self.origin, self.id, self.func_name, meta.get("correlation_id"), int(meta.get("attempt", 1)))
             raise
         if not isinstance(func, Task):
             return super()._execute()
@@ -60,7 +67,26 @@ class TaskbridgeJob(Job):
 
 
 class TaskbridgeWorker(Worker):
+    """Always JSON; imports every app's ``tasks`` module once, before forking, so work
+    horses don't re-import them per job; serves its queues round-robin, as Celery's
+    worker does, so one busy queue cannot starve the others."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("job_class", TaskbridgeJob)
         super().__init__(*args, **kwargs)
+        autodiscover_modules("tasks")
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        return super().work(*args, **kwargs)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """The work horse died without finishing the job (killed, or stopped by RQ past its
+        timeout). RQ calls this only for an unexpected death, not for a stop-job command."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if ret_val is not None and os.WIFSIGNALED(ret_val):
+            how = execution.describe_exit(signal_number=os.WTERMSIG(ret_val))
+        else:
+            how = execution.describe_exit(exit_code=os.waitstatus_to_exitcode(ret_val) if ret_val is not None else None)
+        execution.job_lost(job.id, how)
