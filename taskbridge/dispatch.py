@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -44,9 +44,6 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
         raise arguments.ArgumentError(task.name, "(call)", f"does not match the signature: {exc}") from None
     job_id = task.job_id or uuid.uuid4().hex
     decided = routing.route(task.name, task.queue, _routing_key(task, bound.arguments, job_id))
-    eta = task.eta
-    if task.countdown:
-        eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=task.countdown)
     message = Message(
         task=task,
         args=tuple(args),
@@ -56,12 +53,23 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
         correlation_id=correlation.get_or_new(),
         route=str(decided),
         enqueued_at=time.time(),
-        eta=eta,
+        eta=task.eta,
     )
     if on_commit:
-        transaction.on_commit(functools.partial(send, message, decided.backend))
+        transaction.on_commit(lambda: send(_stamped(message), decided.backend))
         return TaskHandle(decided.backend, task.queue, job_id)
-    return send(message, decided.backend)
+    return send(_stamped(message), decided.backend)
+
+
+def _stamped(message: Message) -> Message:
+    """The message as sent now: a countdown runs from the send (for ``on_commit``: the
+    commit), not from the call."""
+    countdown = message.task.countdown
+    if not countdown:
+        return message
+    now = time.time()
+    eta = dt.datetime.fromtimestamp(now, dt.timezone.utc) + dt.timedelta(seconds=countdown)
+    return dataclasses.replace(message, enqueued_at=now, eta=eta)
 
 
 def send(message: Message, backend_name: str) -> TaskHandle:

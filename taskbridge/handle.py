@@ -49,6 +49,13 @@ class TaskHandle:
 
         return get_backend(self.backend)
 
+    def _located(self, record: Any) -> TaskHandle:
+        """Where the job really is, by its record: the handle an on-commit dispatch of a fixed
+        job id returns names the backend decided then, not that of the live job holding the id."""
+        if record is not None and record.backend and record.backend != self.backend:
+            return TaskHandle(record.backend, record.queue or self.queue, self.job_id)
+        return self
+
     def status(self) -> TaskStatus:
         """The job's state. A job the ledger still calls active is checked against its
         backend, and a started job whose lease has run out (its whole worker died) is
@@ -62,7 +69,8 @@ class TaskHandle:
                 record = jobs.get(self.job_id)
         if record is not None and record.state not in ACTIVE:
             return record.state
-        seen = self._backend().status(self.job_id, self.queue)
+        where = self._located(record)
+        seen = where._backend().status(self.job_id, where.queue)
         if seen is not None and seen not in ACTIVE:
             return seen
         return record.state if record is not None else (seen or TaskStatus.UNKNOWN)
@@ -113,12 +121,13 @@ class TaskHandle:
             while record is not None and record.ended is None and time.monotonic() < deadline:
                 time.sleep(0.05)
                 record = jobs.get(self.job_id)
+        where = self._located(record)
         if record is None or record.ended is None or phase != TaskStatus.STARTED:
-            self._backend().cancel(self.job_id, self.queue, phase)
+            where._backend().cancel(self.job_id, where.queue, phase)
         events.emit(
             events.CANCELLED,
-            backend=self.backend,
-            queue=self.queue,
+            backend=where.backend,
+            queue=where.queue,
             task=record.task if record else None,
             job_id=self.job_id,
             attempt=max(record.attempt, 1) if record else 1,

@@ -160,3 +160,17 @@ def test_request_correlation_id_is_carried_into_the_dispatch(fake_redis, log):
     assert log()[0]["correlation_id"] == "req-123"
     response = CorrelationIdMiddleware(view)(RequestFactory().get("/"))
     assert len(response[HEADER]) == 32 and log()[1]["correlation_id"] == response[HEADER]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_countdown_runs_from_the_commit(fake_redis, log):
+    import time
+
+    set_route("default", everyone=True)
+    called = time.time()
+    with transaction.atomic():
+        handle = tasks.add.using(countdown=60).enqueue_on_commit(1, 2)
+        time.sleep(1.5)
+    queue = get_backend("rq").queue("default")
+    due = queue.scheduled_job_registry.get_scheduled_time(handle.job_id).timestamp()
+    assert due >= called + 61.4, "the countdown started at the call, not at the commit"
