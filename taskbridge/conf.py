@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # Celery's hard time limit is the job timeout plus this grace, so the soft
     # limit (raised inside the task) always fires first.
     "HARD_TIMEOUT_GRACE": 5,
+    # A started job whose process has not renewed its lease for this long is
+    # taken for lost (its whole worker died) and recorded as failed.
+    "LEASE_SECONDS": 30,
     "SCHEDULE": {},
     # Extra `manage.py taskbridge` subcommands: {"name": "dotted.module"}.
     "COMMANDS": {},

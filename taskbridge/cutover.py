@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from . import conf, routing
 from .backends import enabled
-from .ledger import KEY_PREFIX
+from .execution import job_lost
+from .ledger import KEY_PREFIX, LEASE_PREFIX
 from .redis import connection
 
 STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "cancelled")
@@ -39,7 +40,9 @@ class Snapshot:
 
 def _job_counts() -> tuple[Counter, int]:
     """Jobs by (queue, backend, state) from the ledger: active jobs plus those that
-    ended within RESULT_TTL. One pass with SCAN and pipelined HMGETs."""
+    ended within RESULT_TTL. One pass with SCAN and pipelined HMGETs. A started
+    job whose lease has run out (its whole worker died) is recorded as failed
+    on the way, as ``TaskHandle.status()`` would."""
     conn = connection()
     counts: Counter = Counter()
     scanned = 0
@@ -50,9 +53,16 @@ def _job_counts() -> tuple[Counter, int]:
         with conn.pipeline(transaction=False) as pipe:
             for name in batch:
                 pipe.hmget(name, "queue", "backend", "state")
-            for queue, backend, state in pipe.execute():
-                if queue and backend and state:
-                    counts[(queue.decode(), backend.decode(), state.decode())] += 1
+                pipe.exists(LEASE_PREFIX + name.decode()[len(KEY_PREFIX):])
+            replies = pipe.execute()
+        for name, (queue, backend, state), leased in zip(batch, replies[0::2], replies[1::2]):
+            if not (queue and backend and state):
+                continue
+            state = state.decode()
+            job_id = name.decode()[len(KEY_PREFIX):]
+            if state == "started" and not leased and job_lost(job_id, "its worker stopped renewing the job's lease", lease_gone=True):
+                state = "failed"
+            counts[(queue.decode(), backend.decode(), state)] += 1
         scanned += len(batch)
         batch.clear()
 

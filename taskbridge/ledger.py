@@ -28,7 +28,6 @@ from .states import TaskStatus
 KEY_PREFIX = "taskbridge:job:"
 LEASE_PREFIX = "taskbridge:lease:"
 ACTIVE_TTL = 7 * 86400
-LEASE_SECONDS = 30
 
 _ACTIVE_STATES = "queued scheduled started retrying"
 
@@ -124,11 +123,9 @@ def lease_key(job_id: str) -> str:
 
 
 def lease_seconds() -> float:
-    """``TASKBRIDGE["LEASE_SECONDS"]`` (default 30): how long a started job is still believed to
-    be running after the process running it last renewed its lease."""
-    from django.conf import settings
-
-    return float(getattr(settings, "TASKBRIDGE", {}).get("LEASE_SECONDS", LEASE_SECONDS))
+    """How long a started job is still believed to be running after the process running it
+    last renewed its lease (``TASKBRIDGE["LEASE_SECONDS"]``)."""
+    return float(conf.option("LEASE_SECONDS"))
 
 
 class Lease:
