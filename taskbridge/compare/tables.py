@@ -58,12 +58,14 @@ def verdict_table(report: Report) -> Table:
     return Table("verdicts", "Verdict per queue", ["queue", "verdict", "compared", "stranded", "duplicates", "pending", "reason"], rows, "lllrrrl")
 
 
+def _selected(report: Report, queue: str | None) -> list:
+    return [q for q in report.queues if queue is None or q.queue == queue]
+
+
 def backends_table(report: Report, queue: str | None = None) -> Table:
     split = _split(report)
     rows = []
-    for queue_report in report.queues:
-        if queue is not None and queue_report.queue != queue:
-            continue
+    for queue_report in _selected(report, queue):
         for row in queue_report.backends:
             rows.append([row.queue, row.backend] + ([row.period] if split else []) + _figure_cells(row))
     headers = ["queue", "backend"] + (["period"] if split else []) + FIGURE_HEADERS
@@ -73,9 +75,7 @@ def backends_table(report: Report, queue: str | None = None) -> Table:
 def tasks_table(report: Report, queue: str | None = None) -> Table:
     split = _split(report)
     rows = []
-    for queue_report in report.queues:
-        if queue is not None and queue_report.queue != queue:
-            continue
+    for queue_report in _selected(report, queue):
         for row in queue_report.tasks:
             rows.append([row.queue, row.task or "", row.backend] + ([row.period] if split else []) + _figure_cells(row))
     headers = ["queue", "task", "backend"] + (["period"] if split else []) + FIGURE_HEADERS
@@ -86,9 +86,7 @@ def errors_table(report: Report, queue: str | None = None) -> Table:
     """Error types of ``task.failed``; the causes of retries are in the JSON (``retry_errors``)."""
     split = _split(report)
     rows = []
-    for queue_report in report.queues:
-        if queue is not None and queue_report.queue != queue:
-            continue
+    for queue_report in _selected(report, queue):
         for row in queue_report.tasks:
             for error_type, count in row.figures.errors:
                 rows.append([row.queue, row.task or "", row.backend] + ([row.period] if split else []) + [error_type, fmt.count(count)])
