@@ -67,7 +67,7 @@ def demo_commands(procfile: dict[str, str], temp: Path, port: int, tag: str) -> 
     commands["celery_beat"] += ["-s", str(temp / "celerybeat-schedule")]
     scheduler = commands["rq_scheduler"]
     if "rqscheduler" in scheduler and _has_taskbridge_scheduler():
-        # Stock rqscheduler pickles its jobs and knows nothing of TASKBRIDGE["SCHEDULE"];
+        # Stock rqscheduler writes its jobs with RQ's default, non-JSON serializer and knows nothing of TASKBRIDGE["SCHEDULE"];
         # taskbridge's scheduler (schedule-sync, then the loop) is the documented start.
         scheduler = [scheduler[0], "manage.py", "taskbridge", "scheduler"]
     # The demo's periods are seconds long (backend/demo/settings.py): check for due ticks every second.

@@ -121,7 +121,7 @@ RQ = {
     "COMMIT_MODE": "auto",
     "JOB_CLASS": "taskbridge.backends.rq_worker.TaskbridgeJob",
     "WORKER_CLASS": "taskbridge.backends.rq_worker.TaskbridgeWorker",
-    # rq-scheduler with JSON jobs (stock rq-scheduler pickles); see docs/periodic.md.
+    # rq-scheduler with JSON jobs (stock rq-scheduler uses RQ's default, non-JSON serializer); see docs/periodic.md.
     "SCHEDULER_CLASS": "taskbridge.periodic.rq.TaskbridgeScheduler",
 }
 

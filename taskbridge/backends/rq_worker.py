@@ -2,7 +2,7 @@
 
 settings.RQ names them (``JOB_CLASS``, ``WORKER_CLASS``), so the documented
 command needs no extra flags. The worker always uses RQ's JSON serializer,
-whatever ``--serializer`` says, so a worker can never fall back to pickle.
+whatever ``--serializer`` says, so a worker can never fall back to RQ's default, non-JSON serializer.
 """
 
 from __future__ import annotations

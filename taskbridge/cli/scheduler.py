@@ -1,7 +1,7 @@
 """Run the RQ scheduler: schedule-sync, then rq-scheduler's loop with taskbridge's scheduler class (JSON jobs, period-aligned fires).
 
 This is the documented RQ scheduler start (Procfile ``rq_scheduler``). Stock
-``manage.py rqscheduler`` would create and read jobs with pickle (rq-scheduler
+``manage.py rqscheduler`` would create and read jobs with RQ's default, non-JSON serializer (rq-scheduler
 0.14 has no serializer option) unless ``RQ["SCHEDULER_CLASS"]`` names
 ``taskbridge.periodic.rq.TaskbridgeScheduler``; see docs/periodic.md.
 """

@@ -1,7 +1,7 @@
 """The RQ side: rq-scheduler jobs from ``TASKBRIDGE["SCHEDULE"]`` and the scheduler that fires them.
 
 rq-scheduler 0.14 has no serializer option: its ``Scheduler`` creates and
-fetches jobs with RQ's default serializer, which is pickle, and re-schedules an
+fetches jobs with RQ's default (binary, non-JSON) serializer, and re-schedules an
 interval job at *now + interval* after each fire, so fires drift later every
 period. taskbridge therefore runs rq-scheduler's own loop (lock, heartbeat,
 ``enqueue_jobs``) through :class:`TaskbridgeScheduler`, which
@@ -124,7 +124,7 @@ def _actual(job: Any) -> dict[str, Any] | None:
             "origin": job.origin, "timeout": job.timeout, "result_ttl": job.result_ttl,
             "timing": {key: spec[key] for key in ("every", "cron") if spec.get(key) is not None},
         }
-    except Exception:  # unreadable (e.g. a pickled job from stock rq-scheduler): replace it
+    except Exception:  # unreadable (e.g. a job stock rq-scheduler wrote with RQ's default serializer): replace it
         return None
 
 
