@@ -134,6 +134,3 @@ def get_task(name: str) -> Task | None:
             return None
     return _registry.get(name)
 
-
-def registered_tasks() -> dict[str, Task]:
-    return dict(_registry)

@@ -31,9 +31,6 @@ ROUTE_CHANGED = "route.changed"
 EVENT_NAMES = frozenset({ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED})
 TERMINAL_EVENTS = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
-# Fields every task event carries; the others are event-specific (see docs/events.md).
-COMMON_FIELDS = ("v", "timestamp", "event", "backend", "queue", "task", "job_id", "attempt", "correlation_id", "pid", "host")
-
 _HOST = socket.gethostname()
 
 

@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 
 class Backend(ABC):
     name: str
-    supports_defer: bool = True
-    supports_cancel_running: bool = True
 
     def register(self, task: Task) -> None:
         """Make a declared task known to this backend's workers (no-op where importing suffices)."""

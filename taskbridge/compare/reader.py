@@ -76,7 +76,7 @@ _FILTERED = "filtered out"  # the bucket sentinels are str whose length is not 7
 
 @dataclass(frozen=True)
 class ParseSpec:
-    """The part of the options the parser needs; small and picklable for worker processes."""
+    """The part of the options the parser needs; small enough to hand to worker processes."""
 
     queues: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
