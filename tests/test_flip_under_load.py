@@ -18,7 +18,7 @@ JOBS_PER_DISPATCHER = 1000
 FLIPS = 24
 
 DISPATCH = """
-import django, sys; django.setup()
+import django, sys, time; django.setup()
 import redis
 from django.conf import settings
 from tests.taskapp.tasks import record_run
@@ -27,12 +27,18 @@ batch, count = sys.argv[1], int(sys.argv[2])
 for _ in range(count):
     handle = record_run.enqueue(batch)
     conn.hset(f"tb-test:routed:{batch}", handle.job_id, handle.backend)
+    time.sleep(0.004)  # spread the dispatches over the flips, however fast this machine is
 """
 
 FLIP = """
 import django, sys, time; django.setup()
+import redis
+from django.conf import settings
 from waffle.models import Flag
 from taskbridge import conf
+conn = redis.Redis.from_url(settings.REDIS_URL)
+while not conn.hlen(f"tb-test:routed:{sys.argv[3]}"):
+    time.sleep(0.01)  # flip while the dispatchers run
 flag = Flag.objects.get(name=conf.queue_flag_name("default"))
 for index in range(int(sys.argv[1])):
     flag.everyone = index % 2 == 0
@@ -49,7 +55,7 @@ def test_flip_under_load_runs_every_job_once_on_its_routed_backend(transactional
         subprocess.Popen([sys.executable, "-c", DISPATCH, batch, str(JOBS_PER_DISPATCHER)], cwd=ROOT, env=worker_env)
         for _ in range(DISPATCHERS)
     ]
-    flipper = subprocess.Popen([sys.executable, "-c", FLIP, str(FLIPS), "0.25"], cwd=ROOT, env=worker_env)
+    flipper = subprocess.Popen([sys.executable, "-c", FLIP, str(FLIPS), "0.25", batch], cwd=ROOT, env=worker_env)
     for process in [*dispatchers, flipper]:
         assert process.wait(300) == 0
 

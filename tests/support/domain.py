@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import pytest
 from django.conf import settings
+
+from taskbridge import conf
 from django.test import Client
 
 from tests.conftest import set_route
@@ -144,9 +146,11 @@ def api(alice) -> Client:
 
 
 def route_all(everyone: bool) -> None:
-    """Send every configured queue to RQ (True) or Celery (False)."""
+    """Send every configured queue to RQ (True) or Celery (False), and wait until every
+    process (workers dispatching chained tasks included) has seen it."""
     for queue in settings.TASKBRIDGE["QUEUES"]:
         set_route(queue, everyone=everyone)
+    time.sleep(conf.option("FLAG_CACHE_SECONDS") + 0.2)
 
 
 def post(client: Client, path: str, data: dict[str, Any] | None = None):
