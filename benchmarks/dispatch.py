@@ -4,10 +4,16 @@
 
 Prints µs per enqueue for raw RQ, raw Celery, taskbridge→RQ and
 taskbridge→Celery against one private redis-server (no workers: enqueue cost
-only, queues flushed between rounds, rounds interleaved), the taskbridge/raw
-ratios, and the time a
-flag flip saved in one process takes to change the route seen by another
-process (median and max over --flips flips).
+only), the taskbridge/raw ratios, and the time a flag flip saved in one
+process takes to change the route seen by another process (median and max
+over --flips flips).
+
+The four variants take turns in small batches and each ratio is the median
+of the ratios of paired batches (see ``enqueue_costs``): on a shared 2-core
+VM the cost of one enqueue drifts by 20 % from minute to minute, which
+would swamp a 10 % difference measured minutes apart. The routes are set
+once (a queue flag sends ``noop`` to Celery, a task flag sends ``noop_rq`` to
+RQ), so no flag changes while batches are timed.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from celery import current_app  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402
 from waffle.models import Flag  # noqa: E402
 
-from benchmarks.tasks import noop  # noqa: E402
+from benchmarks.tasks import noop, noop_rq  # noqa: E402
 from taskbridge import conf, routing  # noqa: E402
 
 FLAG = conf.queue_flag_name("default")
@@ -44,43 +50,57 @@ def set_flag(everyone: bool | None) -> None:
     routing.flags.invalidate()
 
 
-def _round(n: int, send) -> float:
+def _batch(n: int, send) -> float:
     start = time.perf_counter()
     for _ in range(n):
         send()
     return (time.perf_counter() - start) / n * 1e6
 
 
-def enqueue_costs(n: int, rounds: int = 5) -> dict[str, float]:
-    """Best µs per enqueue of each variant. Rounds are interleaved (A B C D, A B C D, …)
-    so that a slow spell of a shared machine hits every variant, not just one."""
+def enqueue_costs(n: int, rounds: int = 5, batch: int = 100) -> dict[str, float]:
+    """µs per enqueue of each variant, and the taskbridge/raw ratios.
+
+    The variants take turns in batches of ``batch`` calls (raw RQ, taskbridge
+    → RQ, raw Celery, taskbridge → Celery, then again), so a slow spell of a
+    shared machine falls on all of them alike; a ratio is taken between the
+    two batches of one turn, and the median over all turns is reported.
+    """
     import django_rq
 
     rq_queue = django_rq.get_queue("default", serializer=JSONSerializer)
     connection = redis.Redis.from_url(REDIS_URL)
+    set_flag(False)
+    Flag.objects.update_or_create(name=conf.task_flag_name(noop_rq.name), defaults={"everyone": True})
+    routing.flags.invalidate()
     variants = {
-        "raw_rq": (None, lambda: rq_queue.enqueue_call(noop.name, args=[1, 2], timeout=3600)),
-        "raw_celery": (None, lambda: current_app.send_task(noop.name, args=[1, 2], queue="default")),
-        "taskbridge_rq": (True, lambda: noop.enqueue(1, 2)),
-        "taskbridge_celery": (False, lambda: noop.enqueue(1, 2)),
+        "raw_rq": lambda: rq_queue.enqueue_call(noop_rq.name, args=[1, 2], timeout=3600),
+        "taskbridge_rq": lambda: noop_rq.enqueue(1, 2),
+        "raw_celery": lambda: current_app.send_task(noop.name, args=[1, 2], queue="default"),
+        "taskbridge_celery": lambda: noop.enqueue(1, 2),
     }
-    best = dict.fromkeys(variants, float("inf"))
-    for index in range(rounds + 1):
-        for name, (flag, send) in variants.items():
-            if flag is not None:
-                set_flag(flag)
-            took = _round(n if index else min(200, n), send)
+    for send in variants.values():  # warm up: connections, caches, code paths
+        _batch(200, send)
+    connection.flushdb()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    turns = max(1, n * rounds // batch)
+    for turn in range(turns):
+        for name, send in variants.items():
+            times[name].append(_batch(batch, send))
+        if turn % 20 == 19:
             connection.flushdb()
-            if index:
-                best[name] = min(best[name], took)
+    connection.flushdb()
+    assert noop_rq.enqueue(1, 2).backend == "rq" and noop.enqueue(1, 2).backend == "celery"
     labels = {"raw_rq": "raw RQ", "raw_celery": "raw Celery", "taskbridge_rq": "taskbridge → RQ", "taskbridge_celery": "taskbridge → Celery"}
-    print(f"enqueue cost, best of {rounds} interleaved rounds of {n}:")
-    for name, value in best.items():
-        print(f"  {labels[name]:<22} {value:8.1f} µs/enqueue")
-    results = dict(best)
-    results["ratio_rq"] = best["taskbridge_rq"] / best["raw_rq"]
-    results["ratio_celery"] = best["taskbridge_celery"] / best["raw_celery"]
-    print(f"  ratio taskbridge/raw: RQ {results['ratio_rq']:.2f}, Celery {results['ratio_celery']:.2f} (target ≤ 1.10)")
+    print(f"enqueue cost, {turns} turns of {batch} calls per variant (median µs per enqueue):")
+    results: dict[str, float] = {}
+    for name in variants:
+        results[name] = statistics.median(times[name])
+        print(f"  {labels[name]:<22} {results[name]:8.1f} µs/enqueue")
+    for backend in ("rq", "celery"):
+        paired = [ours / raw for ours, raw in zip(times[f"taskbridge_{backend}"], times[f"raw_{backend}"])]
+        results[f"ratio_{backend}"] = statistics.median(paired)
+    print(f"  ratio taskbridge/raw, median of {turns} paired turns: RQ {results['ratio_rq']:.2f}, "
+          f"Celery {results['ratio_celery']:.2f} (target ≤ 1.10)")
     return results
 
 
@@ -134,12 +154,13 @@ def flip_latency(flips: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=2000, help="enqueues per variant per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=100, help="enqueues per variant per turn")
     parser.add_argument("--flips", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args()
-    results = {**enqueue_costs(options.n, options.rounds), **flip_latency(options.flips)}
+    results = {**enqueue_costs(options.n, options.rounds, options.batch), **flip_latency(options.flips)}
     if options.json:
         print(json.dumps(results))
 

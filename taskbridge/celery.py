@@ -37,8 +37,8 @@ def settings_for_celery() -> dict[str, Any]:
         "task_queues": [Queue(name, routing_key=name) for name in queues],
         "task_default_queue": "default",
         "task_routes": (_route,),
-        # Per-task limits are sent with each message (TASK.effective_timeout);
-        # these are the fallback for messages sent without taskbridge.
+        # Each declared task carries its own limits (Task.effective_timeout);
+        # these are the fallback for tasks declared without taskbridge.
         "task_soft_time_limit": queues["default"].timeout if "default" in queues else longest,
         "task_time_limit": (queues["default"].timeout if "default" in queues else longest) + conf.option("HARD_TIMEOUT_GRACE"),
         "task_track_started": True,

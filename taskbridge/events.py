@@ -13,8 +13,9 @@ import os
 import socket
 import sys
 import threading
-from typing import IO, Any
+from typing import Any
 
+import orjson
 import structlog
 
 SCHEMA_VERSION = 1
@@ -43,29 +44,26 @@ def _add_envelope(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[
 
 
 class _LineWriter:
-    """Writes one line per event with a single ``write`` on an O_APPEND file,
+    """Writes each event as one line with a single ``write(2)`` on an O_APPEND file,
     so lines from many processes sharing the file never interleave."""
 
     def __init__(self, target: str | None) -> None:
         self._target = target
         self._pid = -1
-        self._file: IO[str] | None = None
-        self._lock = threading.Lock()
+        self._fd = -1
+        self._opening = threading.Lock()
 
-    def _stream(self) -> IO[str]:
+    def msg(self, message: bytes) -> None:
         if self._target is None:
-            return sys.stdout
-        if self._file is None or self._pid != os.getpid():
-            fd = os.open(self._target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._file = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
-            self._pid = os.getpid()
-        return self._file
-
-    def msg(self, message: str) -> None:
-        with self._lock:
-            stream = self._stream()
-            stream.write(message + "\n")
-            stream.flush()
+            sys.stdout.write(message.decode() + "\n")
+            sys.stdout.flush()
+            return
+        if self._pid != os.getpid():
+            with self._opening:
+                if self._pid != os.getpid():
+                    self._fd = os.open(self._target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    self._pid = os.getpid()
+        os.write(self._fd, message + b"\n")
 
 
 _logger: Any = None
@@ -83,7 +81,7 @@ def get_logger() -> Any:
     if _logger is None:
         _logger = structlog.wrap_logger(
             _LineWriter(_event_log_target()),
-            processors=[_add_envelope, structlog.processors.JSONRenderer(sort_keys=False)],
+            processors=[_add_envelope, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
             wrapper_class=structlog.BoundLogger,
             cache_logger_on_first_use=True,
         )

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import redis
 
@@ -122,6 +121,21 @@ def lease_key(job_id: str) -> str:
     return LEASE_PREFIX + job_id
 
 
+def dispatch_record(message: Any, backend: str, state: TaskStatus) -> list[tuple[Any, ...]]:
+    """The Redis commands that write a new job's record (a fresh job id cannot collide).
+
+    The backend sends them with its enqueue, in the same round trip and
+    transaction where it can, so the record is there before any worker can
+    start the job, and is not there if the enqueue fails.
+    """
+    name = key(message.job_id)
+    return [
+        ("HSET", name, "backend", backend, "queue", message.task.queue, "task", message.task.name, "state", state.value,
+         "updated", message.enqueued_at, "correlation_id", message.correlation_id),
+        ("EXPIRE", name, ACTIVE_TTL),
+    ]
+
+
 def lease_seconds() -> float:
     """How long a started job is still believed to be running after the process running it
     last renewed its lease (``TASKBRIDGE["LEASE_SECONDS"]``)."""
@@ -177,42 +191,11 @@ class Ledger:
         self._cancel = conn.register_script(_CANCEL)
         self._lose = conn.register_script(_LOSE)
 
-    def record_dispatch(self, pipe: Any, message: Any, backend: str, state: TaskStatus) -> None:
-        """Write a new job's record into ``pipe`` (a fresh job id cannot collide)."""
-        name = key(message.job_id)
-        pipe.hset(name, mapping={
-            "backend": backend, "queue": message.task.queue, "task": message.task.name, "state": state.value,
-            "updated": message.enqueued_at, "correlation_id": message.correlation_id,
-        })
-        pipe.expire(name, ACTIVE_TTL)
-
-    @contextmanager
-    def recording_dispatch(self, message: Any, backend: str, state: TaskStatus) -> Iterator[None]:
-        """Write a new job's record while the body of the ``with`` enqueues it.
-
-        The record's commands are sent first and their replies read after the
-        body, so the round trip overlaps the backend's own publish instead of
-        adding to it. The record reaches Redis before the job is published, so
-        before any worker can start it.
-        """
-        name = key(message.job_id)
-        fields = {
-            "backend": backend, "queue": message.task.queue, "task": message.task.name, "state": state.value,
-            "updated": message.enqueued_at, "correlation_id": message.correlation_id,
-        }
-        args = [item for pair in fields.items() for item in pair]
-        pool = self.conn.connection_pool
-        link = pool.get_connection()
-        try:
-            link.send_packed_command(link.pack_commands([("HSET", name, *args), ("EXPIRE", name, ACTIVE_TTL)]))
-            yield
-            link.read_response()
-            link.read_response()
-        except BaseException:
-            link.disconnect()
-            raise
-        finally:
-            pool.release(link)
+    def write(self, commands: list[tuple[Any, ...]]) -> None:
+        with self.conn.pipeline(transaction=True) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            pipe.execute()
 
     def claim(
         self, job_id: str, backend: str, queue: str, task: str, state: TaskStatus, correlation_id: str

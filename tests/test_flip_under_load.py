@@ -24,6 +24,8 @@ from django.conf import settings
 from tests.taskapp.tasks import record_run
 conn = redis.Redis.from_url(settings.REDIS_URL)
 batch, count = sys.argv[1], int(sys.argv[2])
+while not conn.exists(f"tb-test:flipping:{batch}"):
+    time.sleep(0.01)  # dispatch while the flags flip
 for _ in range(count):
     handle = record_run.enqueue(batch)
     conn.hset(f"tb-test:routed:{batch}", handle.job_id, handle.backend)
@@ -37,13 +39,15 @@ from django.conf import settings
 from waffle.models import Flag
 from taskbridge import conf
 conn = redis.Redis.from_url(settings.REDIS_URL)
-while not conn.hlen(f"tb-test:routed:{sys.argv[3]}"):
-    time.sleep(0.01)  # flip while the dispatchers run
+flips, pause, batch, total = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 flag = Flag.objects.get(name=conf.queue_flag_name("default"))
-for index in range(int(sys.argv[1])):
+index = 0
+while index < flips or conn.hlen(f"tb-test:routed:{batch}") < total:  # flip until every job is dispatched
     flag.everyone = index % 2 == 0
     flag.save()
-    time.sleep(float(sys.argv[2]))
+    conn.set(f"tb-test:flipping:{batch}", 1)
+    index += 1
+    time.sleep(pause)
 """
 
 
@@ -55,12 +59,13 @@ def test_flip_under_load_runs_every_job_once_on_its_routed_backend(transactional
         subprocess.Popen([sys.executable, "-c", DISPATCH, batch, str(JOBS_PER_DISPATCHER)], cwd=ROOT, env=worker_env)
         for _ in range(DISPATCHERS)
     ]
-    flipper = subprocess.Popen([sys.executable, "-c", FLIP, str(FLIPS), "0.25", batch], cwd=ROOT, env=worker_env)
+    total = DISPATCHERS * JOBS_PER_DISPATCHER
+    flipper = subprocess.Popen([sys.executable, "-c", FLIP, str(FLIPS), "0.25", batch, str(total)], cwd=ROOT, env=worker_env)
     for process in [*dispatchers, flipper]:
         assert process.wait(300) == 0
 
     routed = {k.decode(): v.decode() for k, v in redis_conn.hgetall(f"tb-test:routed:{batch}").items()}
-    assert len(routed) == DISPATCHERS * JOBS_PER_DISPATCHER
+    assert len(routed) == total
     assert {"celery", "rq"} <= set(routed.values()), "the flips did not split the load between the backends"
 
     deadline = time.monotonic() + 240

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from celery import current_app, shared_task, signals
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from kombu import pools
+from kombu.pools import ProducerPool
+from redis.connection import parse_url
 
 from .. import conf, execution
-from ..ledger import ledger
+from ..ledger import dispatch_record, ledger
 from ..states import TaskStatus
+from . import celery_transport
 from .base import Backend
 
 if TYPE_CHECKING:
@@ -58,11 +62,47 @@ class _RunningCeleryJob:
 
 
 def _time_limits(task: Task) -> dict[str, int]:
+    """Declared on the Celery task, so a message need not carry them."""
     return {"soft_time_limit": task.effective_timeout, "time_limit": task.effective_timeout + conf.option("HARD_TIMEOUT_GRACE")}
+
+
+def _same_redis(url: str, other: str) -> bool:
+    def where(value: str) -> tuple[object, ...]:
+        parts = parse_url(value)
+        return parts.get("host", "localhost"), parts.get("port", 6379), int(parts.get("db", 0)), parts.get("path")
+
+    return where(url) == where(other)
+
+
+class _RecordingProducers:
+    """Producers publishing through :mod:`.celery_transport`, so that a job's record rides
+    with its message."""
+
+    def __init__(self, pool: ProducerPool, timeout: float | None) -> None:
+        self.pool, self.timeout = pool, timeout
+
+    @classmethod
+    def for_broker(cls) -> _RecordingProducers | None:
+        """``None`` when the broker is not the Redis database the job records are kept in."""
+        app = current_app
+        url = app.conf.broker_write_url or ""
+        if not url.startswith("redis://") or not _same_redis(url, conf.option("REDIS_URL")):
+            return None
+        if app.conf.broker_transport_options.get("global_keyprefix"):
+            return None
+        pool = pools.producers[app.connection_for_write(transport=celery_transport.Transport)]
+        pool.limit = app.conf.broker_pool_limit
+        return cls(pool, app.conf.broker_pool_acquire_timeout)
+
+    def acquire(self) -> Any:
+        return self.pool.acquire(block=True, timeout=self.timeout)
 
 
 class CeleryBackend(Backend):
     name = "celery"
+
+    def __init__(self) -> None:
+        self._producers: tuple[int, _RecordingProducers | None] | None = None
 
     def register(self, task: Task) -> None:
         def run(celery_task: Any, *args: Any, **kwargs: Any) -> Any:
@@ -72,21 +112,28 @@ class CeleryBackend(Backend):
         run.__qualname__ = task.func.__qualname__
         run.__module__ = task.func.__module__
         run.__doc__ = task.func.__doc__
-        shared_task(name=task.name, bind=True, max_retries=None, typing=False, queue=task.queue)(run)
+        shared_task(name=task.name, bind=True, max_retries=None, typing=False, queue=task.queue, **_time_limits(task))(run)
+
+    def _recording_producers(self) -> _RecordingProducers | None:
+        if self._producers is None or self._producers[0] != os.getpid():
+            self._producers = (os.getpid(), _RecordingProducers.for_broker())
+        return self._producers[1]
 
     def send(self, message: Message, record: TaskStatus | None) -> None:
-        meta = {**message.meta, "queue": message.task.queue}
-        with ledger().recording_dispatch(message, self.name, record) if record is not None else nullcontext():
-            current_app.send_task(
-                message.task.name,
-                args=list(message.args),
-                kwargs=message.kwargs,
-                task_id=message.job_id,
-                queue=message.task.queue,
-                eta=message.eta,
-                headers={HEADER: meta},
-                **_time_limits(message.task),
-            )
+        task = message.task
+        options = {
+            "args": list(message.args), "kwargs": message.kwargs, "task_id": message.job_id, "queue": task.queue,
+            "eta": message.eta, "headers": {HEADER: {**message.meta, "queue": task.queue}},
+        }
+        if record is not None:
+            commands = dispatch_record(message, self.name, record)
+            producers = self._recording_producers()
+            if producers is not None:
+                with producers.acquire() as producer, celery_transport.publishing_with(message.job_id, commands):
+                    current_app.send_task(task.name, producer=producer, **options)
+                return
+            ledger().write(commands)  # the broker is another Redis: the record first, then the message
+        current_app.send_task(task.name, **options)
 
     def cancel(self, job_id: str, queue: str, phase: str) -> None:
         current_app.control.revoke(job_id, terminate=(phase == TaskStatus.STARTED), signal="SIGTERM")

@@ -14,7 +14,7 @@ from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from ..ledger import ledger
+from ..ledger import dispatch_record
 from ..redis import connection
 from ..states import TaskStatus
 from .base import Backend
@@ -72,7 +72,8 @@ class RQBackend(Backend):
         with queue.connection.pipeline() as pipe:
             pipe.multi()
             if record is not None:
-                ledger().record_dispatch(pipe, message, self.name, record)
+                for command in dispatch_record(message, self.name, record):
+                    pipe.execute_command(*command)
             if message.eta is not None:
                 queue.schedule_job(job, not_before(message.eta), pipeline=pipe)
             else:
