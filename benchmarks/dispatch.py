@@ -1,6 +1,6 @@
 """Dispatch overhead and flip-to-effect latency.
 
-    python benchmarks/dispatch.py [--n 2000] [--rounds 5] [--flips 20]
+    python benchmarks/dispatch.py [--turns 100] [--batch 100] [--flips 20]
 
 Prints µs per enqueue for raw RQ, raw Celery, taskbridge→RQ and
 taskbridge→Celery against one private redis-server (no workers: enqueue cost
@@ -57,7 +57,7 @@ def _batch(n: int, send) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def enqueue_costs(n: int, rounds: int = 5, batch: int = 100) -> dict[str, float]:
+def enqueue_costs(turns: int = 100, batch: int = 100) -> dict[str, float]:
     """µs per enqueue of each variant, and the taskbridge/raw ratios.
 
     The variants take turns in batches of ``batch`` calls (raw RQ, taskbridge
@@ -82,7 +82,6 @@ def enqueue_costs(n: int, rounds: int = 5, batch: int = 100) -> dict[str, float]
         _batch(200, send)
     connection.flushdb()
     times: dict[str, list[float]] = {name: [] for name in variants}
-    turns = max(1, n * rounds // batch)
     for turn in range(turns):
         for name, send in variants.items():
             times[name].append(_batch(batch, send))
@@ -154,13 +153,12 @@ def flip_latency(flips: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="enqueues per variant per round")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=100, help="enqueues per variant per turn")
+    parser.add_argument("--turns", type=int, default=100, help="batches timed per variant")
+    parser.add_argument("--batch", type=int, default=100, help="enqueues per batch")
     parser.add_argument("--flips", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args()
-    results = {**enqueue_costs(options.n, options.rounds, options.batch), **flip_latency(options.flips)}
+    results = {**enqueue_costs(options.turns, options.batch), **flip_latency(options.flips)}
     if options.json:
         print(json.dumps(results))
 
