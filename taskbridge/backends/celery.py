@@ -112,7 +112,7 @@ class CeleryBackend(Backend):
         run.__qualname__ = task.func.__qualname__
         run.__module__ = task.func.__module__
         run.__doc__ = task.func.__doc__
-        shared_task(name=task.name, bind=True, max_retries=None, typing=False, queue=task.queue, **_time_limits(task))(run)
+        shared_task(name=task.name, bind=True, max_retries=None, typing=False, **_time_limits(task))(run)
 
     def _recording_producers(self) -> _RecordingProducers | None:
         if self._producers is None or self._producers[0] != os.getpid():
