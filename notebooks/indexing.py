@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.utils import timezone
 
 from taskbridge import TaskHandle, context
 
@@ -27,12 +26,8 @@ def status_job_id(kb_item_id: int) -> str:
     return f"ragflow-status-{kb_item_id}"
 
 
-def _update(item_id: int, **fields: Any) -> None:
-    KnowledgeBaseItem.objects.filter(pk=item_id).update(updated_at=timezone.now(), **fields)
-
-
 def mark_failed(kb_item_id: int, message: str) -> None:
-    _update(kb_item_id, index_status=Status.FAILED, error_message=message[:4000])
+    KnowledgeBaseItem.objects.touch(kb_item_id, index_status=Status.FAILED, error_message=message[:4000])
 
 
 def dataset_for(notebook: Notebook) -> str:
@@ -56,7 +51,7 @@ def upload(kb_item_id: int) -> dict[str, Any]:
     if item.parsing_status != KnowledgeBaseItem.ParsingStatus.DONE:
         mark_failed(item.pk, f"cannot index an item whose parsing is {item.parsing_status}")
         return {"success": False, "error": "not parsed"}
-    _update(item.pk, index_status=Status.UPLOADING)
+    KnowledgeBaseItem.objects.touch(item.pk, index_status=Status.UPLOADING)
     index = services.get_knowledge_index()
     try:
         dataset_id = dataset_for(item.notebook)
@@ -68,7 +63,7 @@ def upload(kb_item_id: int) -> dict[str, Any]:
     except KnowledgeIndexError as exc:
         mark_failed(item.pk, f"knowledge index upload failed: {exc}")
         raise
-    _update(item.pk, index_document_id=document_id, index_status=Status.PARSING)
+    KnowledgeBaseItem.objects.touch(item.pk, index_document_id=document_id, index_status=Status.PARSING)
     handle = schedule_status_check(item.pk)
     return {"success": True, "document_id": document_id, "status_job": str(handle)}
 
@@ -103,7 +98,7 @@ def check_status(kb_item_id: int, max_retries: int) -> dict[str, Any]:
         mark_failed(item.pk, f"knowledge index: {exc}")
         return {"success": False, "error": str(exc)}
     if state.status == DONE:
-        _update(item.pk, index_status=Status.COMPLETED)
+        KnowledgeBaseItem.objects.touch(item.pk, index_status=Status.COMPLETED)
         return {"success": True, "status": "completed", "chunks": state.chunk_count}
     if state.status in (FAIL, CANCEL):
         detail = f": {state.message}" if state.message else ""

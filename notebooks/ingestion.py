@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from . import batches, services
@@ -56,17 +55,13 @@ def find_item(notebook_id: int, *, upload_id: str | None = None, kb_item_id: int
     return items.filter(upload_id=upload_id).first() if upload_id else None
 
 
-def _update(item_id: int, **fields: Any) -> None:
-    KnowledgeBaseItem.objects.filter(pk=item_id).update(updated_at=timezone.now(), **fields)
-
-
 def mark_failed(item: KnowledgeBaseItem, message: str, batch_job_id: int | None = None, batch_item_id: int | None = None) -> None:
-    _update(item.pk, parsing_status=KnowledgeBaseItem.ParsingStatus.FAILED, error_message=message[:4000])
+    KnowledgeBaseItem.objects.touch(item.pk, parsing_status=KnowledgeBaseItem.ParsingStatus.FAILED, error_message=message[:4000])
     batches.item_finished(batch_job_id, batch_item_id, kb_item_id=item.pk, error=message)
 
 
 def _start(item: KnowledgeBaseItem, batch_job_id: int | None, batch_item_id: int | None) -> None:
-    _update(item.pk, parsing_status=KnowledgeBaseItem.ParsingStatus.PARSING, error_message="")
+    KnowledgeBaseItem.objects.touch(item.pk, parsing_status=KnowledgeBaseItem.ParsingStatus.PARSING, error_message="")
     batches.mark_item(batch_item_id, "processing", kb_item_id=item.pk)
     batches.refresh_job(batch_job_id)
 
@@ -126,7 +121,6 @@ def process_file(
         mark_failed(item, str(exc), batch_job_id, batch_item_id)
         raise
     extracted.metadata.update({"filename": filename, "size": len(body)})
-    _update(item.pk, original_file_object_key=file_key)
     item.original_file_object_key = file_key
     return complete(item, extracted, original=None, original_name=filename, batch_job_id=batch_job_id, batch_item_id=batch_item_id)
 
@@ -147,7 +141,7 @@ def complete(
         original_key = default_storage.save(f"{folder}/original/{get_valid_filename(original_name) or 'source'}", ContentFile(original))
     metadata = {**(item.metadata or {}), **extracted.metadata, "images": extracted.images}
     captioning = KnowledgeBaseItem.CaptioningStatus
-    _update(
+    KnowledgeBaseItem.objects.touch(
         item.pk,
         title=extracted.title[:512],
         content=extracted.text,
@@ -171,13 +165,13 @@ def generate_captions(kb_item_id: int) -> dict[str, Any]:
     item = KnowledgeBaseItem.objects.get(pk=kb_item_id)
     images = (item.metadata or {}).get("images") or []
     if not images:
-        _update(item.pk, captioning_status=status.NOT_REQUIRED)
+        KnowledgeBaseItem.objects.touch(item.pk, captioning_status=status.NOT_REQUIRED)
         return {"kb_item_id": kb_item_id, "captions": 0}
-    _update(item.pk, captioning_status=status.IN_PROGRESS)
+    KnowledgeBaseItem.objects.touch(item.pk, captioning_status=status.IN_PROGRESS)
     try:
         captioned = [{**image, "caption": services.get_captioner().caption(image, item.title)} for image in images]
     except Exception as exc:
-        _update(item.pk, captioning_status=status.FAILED, metadata={**item.metadata, "captioning_error": str(exc)})
+        KnowledgeBaseItem.objects.touch(item.pk, captioning_status=status.FAILED, metadata={**item.metadata, "captioning_error": str(exc)})
         raise
-    _update(item.pk, captioning_status=status.COMPLETED, metadata={**item.metadata, "images": captioned})
+    KnowledgeBaseItem.objects.touch(item.pk, captioning_status=status.COMPLETED, metadata={**item.metadata, "images": captioned})
     return {"kb_item_id": kb_item_id, "captions": len(captioned)}

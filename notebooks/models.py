@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Notebook(models.Model):
@@ -23,6 +26,10 @@ class Notebook(models.Model):
 
 
 class KnowledgeBaseItemManager(models.Manager):
+    def touch(self, item_id: int, **fields: Any) -> None:
+        """Set ``fields`` on one item and bump its ``updated_at``, in one UPDATE."""
+        self.filter(pk=item_id).update(updated_at=timezone.now(), **fields)
+
     def parsed(self, notebook_id: int) -> list[KnowledgeBaseItem]:
         """A notebook's sources with extracted text, oldest first: what podcasts and reports are made from."""
         items = self.filter(notebook_id=notebook_id, parsing_status=KnowledgeBaseItem.ParsingStatus.DONE).order_by("created_at")

@@ -26,5 +26,4 @@ def start(user: AbstractBaseUser, notebook: Notebook, config: dict[str, Any]) ->
 def delete(report: Report) -> str:
     """Stop the report if it runs and dispatch its deletion (row and files) on commit."""
     longjobs.cancel(report)
-    with transaction.atomic():
-        return str(delete_report_and_cleanup.enqueue_on_commit(report.pk))
+    return str(delete_report_and_cleanup.enqueue_on_commit(report.pk))

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from . import conf, routing
 from .backends import enabled
-from .execution import job_lost
-from .ledger import KEY_PREFIX, LEASE_PREFIX
+from .execution import lease_ran_out
+from .ledger import KEY_PREFIX, lease_key
 from .redis import connection
 
 STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "cancelled")
@@ -51,16 +51,16 @@ def _job_counts() -> tuple[Counter, int]:
     def flush() -> None:
         nonlocal scanned
         with conn.pipeline(transaction=False) as pipe:
-            for name in batch:
+            job_ids = [name.decode()[len(KEY_PREFIX):] for name in batch]
+            for name, job_id in zip(batch, job_ids):
                 pipe.hmget(name, "queue", "backend", "state")
-                pipe.exists(LEASE_PREFIX + name.decode()[len(KEY_PREFIX):])
+                pipe.exists(lease_key(job_id))
             replies = pipe.execute()
-        for name, (queue, backend, state), leased in zip(batch, replies[0::2], replies[1::2]):
+        for job_id, (queue, backend, state), leased in zip(job_ids, replies[0::2], replies[1::2]):
             if not (queue and backend and state):
                 continue
             state = state.decode()
-            job_id = name.decode()[len(KEY_PREFIX):]
-            if state == "started" and not leased and job_lost(job_id, "its worker stopped renewing the job's lease", lease_gone=True):
+            if state == "started" and not leased and lease_ran_out(job_id):
                 state = "failed"
             counts[(queue.decode(), backend.decode(), state)] += 1
         scanned += len(batch)

@@ -160,6 +160,11 @@ def unknown_task(backend: str, queue: str, job_id: str, name: str, correlation_i
     )
 
 
+def lease_ran_out(job_id: str) -> bool:
+    """A started job's lease has run out: its whole worker died. Fail it (once)."""
+    return job_lost(job_id, "its worker stopped renewing the job's lease", lease_gone=True)
+
+
 def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
     """The process running a job died (``how``: e.g. ``killed by signal 9 (SIGKILL)``).
 

@@ -63,9 +63,9 @@ class TaskHandle:
         jobs = ledger()
         record = jobs.get(self.job_id)
         if record is not None and record.state == TaskStatus.STARTED and not jobs.lease_held(self.job_id):
-            from .execution import job_lost
+            from .execution import lease_ran_out
 
-            if job_lost(self.job_id, "its worker stopped renewing the job's lease", lease_gone=True):
+            if lease_ran_out(self.job_id):
                 record = jobs.get(self.job_id)
         if record is not None and record.state not in ACTIVE:
             return record.state

@@ -197,6 +197,16 @@ def test_stdin_plain_and_gzip(monkeypatch: pytest.MonkeyPatch):
         assert [job["job_id"] for job in report["stranded"]] == ["r5", "c7"]
 
 
+def test_stdin_first_then_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    lines = known_log().shuffled()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(lines[:30]) + "\n").encode())))
+    rest = tmp_path / "rest.log"
+    rest.write_text("\n".join(lines[30:]) + "\n")
+    report = json.loads(compare("-", str(rest), "--json", "--now", NOW_ISO))
+    assert report["input"]["sources"] == ["<stdin>", str(rest)]
+    assert report["input"]["lines"] == len(known_log().lines)
+
+
 def test_several_files(tmp_path: Path):
     lines = known_log().shuffled()
     first, second = tmp_path / "a.log", tmp_path / "b.log.gz"

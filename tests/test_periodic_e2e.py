@@ -21,6 +21,7 @@ from taskbridge.periodic import CELERY_TICK_TASK, Entry
 from taskbridge.periodic.celery import FIRED_AT_HEADER
 from taskbridge.periodic import rq as periodic_rq
 from taskbridge.periodic.rq import META, TaskbridgeScheduler
+from taskbridge.compare.times import parse_iso
 from tests.conftest import set_route
 from tests.support.schedulers import celery_beat_command, rq_scheduler_command, wait_for_beat, wait_for_rq_scheduler
 from tests.support.workers import WorkerProcess
@@ -37,7 +38,7 @@ PROPAGATION = 0.75
 
 
 def _ts(event: dict) -> float:
-    return dt.datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+    return parse_iso(event["timestamp"])
 
 
 def _runs(redis_conn, token: str, entry: str) -> list[tuple[int, str]]:

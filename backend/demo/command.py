@@ -34,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RQ worker processes (default 2, matching the Celery worker's -c 2)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the throw-away database and media directory")
     parser.add_argument("--_inner", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--_state", default=None, help=argparse.SUPPRESS)
 
 
 def handle(command, options) -> None:

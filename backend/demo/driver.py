@@ -8,7 +8,6 @@ a bounded wait; jobs still running then are followed by the final drain.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from .tracking import JobBook
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    from taskbridge.compare.times import format_iso
+
+    return format_iso(time.time())
 
 
 @dataclass
@@ -42,7 +43,7 @@ class StageRecord:
 
 class Driver:
     def __init__(self, term: Terminal, book: JobBook, workload: Any, queues: list[str], actor: Any,
-                 pace: float, drain_timeout: float, check: Any = None) -> None:
+                 pace: float, drain_timeout: float) -> None:
         self.term = term
         self.book = book
         self.workload = workload
@@ -50,7 +51,6 @@ class Driver:
         self.actor = actor
         self.pace = pace  # seconds between two user actions
         self.drain_timeout = drain_timeout
-        self.check = check or (lambda: None)
         self.records: list[StageRecord] = []
 
     # -- display -------------------------------------------------------------
@@ -88,8 +88,7 @@ class Driver:
         self.book.poll()
         self.book.stage = stage.number
         record = StageRecord(stage.number, stage.key, stage.title, now_iso())
-        if hasattr(self.workload, "set_tag"):
-            self.workload.set_tag(f"stage{stage.number}")
+        self.workload.set_tag(f"stage{stage.number}")
         changed = stages.apply(stage.routes, self.actor)
         record.routes = stages.current_routes(self.queues)
         self.term.write("")
@@ -100,7 +99,6 @@ class Driver:
         focus = stage.flip_queue
         burst = max(2, stage.actions // 3) if stage.flip else 0
         for index in range(stage.actions):
-            self.check()
             if index < burst:
                 # The rollback: a burst on the queue first, so its jobs queue up and run on RQ ...
                 self.workload.act(focus=focus, index=index)
@@ -122,7 +120,6 @@ class Driver:
             self._sleep_showing(self.pace, block, stage, total, record, started, True)
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline:
-            self.check()
             self.book.poll()
             if not self.book.pending(stage.number):
                 break
@@ -182,8 +179,10 @@ class Driver:
         window = float(conf.option("FLAG_CACHE_SECONDS"))
         late = [j for j in later if j.backend == "rq"]
         if late:
-            flip_ts = dt.datetime.fromisoformat(flip["at"].replace("Z", "+00:00")).timestamp()
-            slowest = max(dt.datetime.fromisoformat(j.enqueued_at.replace("Z", "+00:00")).timestamp() - flip_ts for j in late)
+            from taskbridge.compare.times import parse_iso
+
+            flip_ts = parse_iso(flip["at"])
+            slowest = max(parse_iso(j.enqueued_at) - flip_ts for j in late)
             flip["rq_after_flip_within_seconds"] = round(slowest, 3)
             if slowest <= window + 0.25:
                 after += f" (those on rq within {slowest:.2f}s of the flip: processes re-read flags every {window:g}s)"

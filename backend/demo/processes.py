@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,11 +46,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 @dataclass
 class Child:
     name: str
-    argv: list[str]
     popen: subprocess.Popen
     log_path: Path | None
     essential: bool
-    started: float = field(default_factory=time.monotonic)
     _log: IO[bytes] | None = None
 
     @property
@@ -144,7 +142,7 @@ class Supervisor:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-            child = Child(name, argv, popen, log_path, essential, _log=log)
+            child = Child(name, popen, log_path, essential, _log=log)
             self.children.append(child)
             self._write_pids()
             return child
@@ -159,10 +157,6 @@ class Supervisor:
                     f"{child.name} (pid {child.pid}) exited with code {child.popen.returncode}{where}"
                     + (f"\n--- last lines ---\n{tail}" if tail else "")
                 )
-
-    def release(self, child: Child) -> None:
-        """The child may end now without that being a failure (it is still stopped at the end)."""
-        child.essential = False
 
     def stop(self, child: Child, grace: float | None = None) -> None:
         self._stop([child], self.grace if grace is None else grace)

@@ -69,6 +69,7 @@ def cell(queue_report: Any | None) -> tuple[str, str]:
 def build(out: Path, log: Path, records: list[Any], run_started: str, run_ended: str, queues: list[str],
           workload: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     from taskbridge.compare import analyse
+    from taskbridge.compare.render_html import render_html as compare_page
 
     limits = {"horizon": HORIZON_SECONDS, "min_samples": MIN_SAMPLES}
     whole = analyse(str(log), **limits)
@@ -101,23 +102,12 @@ def build(out: Path, log: Path, records: list[Any], run_started: str, run_ended:
         "files": {"report": str(out / "report.html"), "compare": str(out / "compare.html"), "events": str(log)},
     }
     (out / "compare.json").write_text(json.dumps(whole.as_dict(), indent=1, default=str))
-    compare_html = _compare_html(whole)
-    if compare_html is not None:
-        (out / "compare.html").write_text(compare_html)
+    compare_html = compare_page(whole)
+    (out / "compare.html").write_text(compare_html)
     (out / "report.html").write_text(render_html(result, records, matrix, reasons, compare_html))
     result["_matrix_status"] = {queue: {key: status for key, (_, status) in row.items()} for queue, row in matrix.items()}
     result["_reasons"] = reasons
     return result
-
-
-def _compare_html(report: Any) -> str | None:
-    """compare's own HTML page of the whole run, when this version of compare has the renderer."""
-    try:
-        from taskbridge.compare import render_html as module
-    except ImportError:
-        return None
-    render = getattr(module, "render_html", None) or getattr(module, "render", None)
-    return render(report) if render else None
 
 
 # -- terminal ------------------------------------------------------------------------------------

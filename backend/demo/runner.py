@@ -58,7 +58,7 @@ def ensure_admin(password: str):
     return user
 
 
-def wait_for_workers(config: Config, term: Terminal, timeout: float = 90.0) -> float:
+def wait_for_workers(config: Config, timeout: float = 90.0) -> float:
     """Until the Celery worker answers a ping and the RQ worker has registered; returns the seconds waited."""
     import redis
     from celery import current_app
@@ -132,7 +132,7 @@ def _run(config: Config, term: Terminal, site: LocalSite) -> int:
 
     queues = list(settings.TASKBRIDGE["QUEUES"])
     user = ensure_admin(config.password)
-    waited = wait_for_workers(config, term)
+    waited = wait_for_workers(config)
     term.write(f"  ready      workers, schedulers and web server up after {time.time() - config.started_wall:.1f}s "
                f"(waited {waited:.1f}s); local site for ingestion at {site.base_url}")
     book = JobBook(Path(os.environ["TASKBRIDGE_EVENT_LOG"]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import random
 import threading
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOPICS = [
@@ -69,7 +68,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.site.hits[self.path.split("/")[1] if "/" in self.path else self.path] += 1
         status, content_type, body = self.server.site.respond(self.path)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -84,7 +82,6 @@ class LocalSite:
         site: LocalSite
 
     def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
         self._flaky_seen: set[str] = set()
         self._lock = threading.Lock()
         self._server = self._Server(("127.0.0.1", 0), _Handler)

@@ -98,21 +98,12 @@ def apply(routes: dict[str, Route], actor: Any = None) -> list[str]:
 
 
 def current_routes(queues: list[str]) -> dict[str, str]:
-    """What each queue's flag says now, as the admin list shows it."""
-    from waffle import get_waffle_flag_model
-
+    """What each queue's flag says now, as the admin list shows it (from the flags this
+    process routes by, re-read at most every ``FLAG_CACHE_SECONDS``)."""
     from taskbridge import conf, routing
 
-    rows = {
-        name: routing.FlagState(name, everyone, percent).describe()
-        for name, everyone, percent in get_waffle_flag_model()
-        .objects.filter(name__in=[conf.queue_flag_name(q) for q in queues])
-        .values_list("name", "everyone", "percent")
-    }
     described = {}
     for queue in queues:
-        text = rows.get(conf.queue_flag_name(queue), "default")
-        if text.startswith("rq ") and text.endswith("%"):
-            text = f"rq {Decimal(text[3:-1]).normalize():f}%"
-        described[queue] = text
+        flag = routing.flags.get(conf.queue_flag_name(queue))
+        described[queue] = flag.describe() if flag is not None else "default"
     return described

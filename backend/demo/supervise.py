@@ -66,7 +66,7 @@ def demo_commands(procfile: dict[str, str], temp: Path, port: int, tag: str) -> 
     commands["celery_worker"] += ["-n", f"{tag}@%h", "--without-mingle", "--without-gossip"]
     commands["celery_beat"] += ["-s", str(temp / "celerybeat-schedule")]
     scheduler = commands["rq_scheduler"]
-    if "rqscheduler" in scheduler and _has_taskbridge_scheduler():
+    if "rqscheduler" in scheduler:
         # Stock rqscheduler writes its jobs with RQ's default, non-JSON serializer and knows nothing of TASKBRIDGE["SCHEDULE"];
         # taskbridge's scheduler (schedule-sync, then the loop) is the documented start.
         scheduler = [scheduler[0], "manage.py", "taskbridge", "scheduler"]
@@ -77,12 +77,6 @@ def demo_commands(procfile: dict[str, str], temp: Path, port: int, tag: str) -> 
         scheduler = [part for part in scheduler if not part.startswith("--interval=")] + ["--interval", "1"]
     commands["rq_scheduler"] = scheduler
     return commands
-
-
-def _has_taskbridge_scheduler() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("taskbridge.cli.scheduler") is not None
 
 
 def port_free(port: int) -> bool:
@@ -103,7 +97,7 @@ def pick_port(wanted: int) -> int:
 
 def _reset_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("events.log", "summary.json", "report.html", "compare.json", "pids.json", "stages.json"):
+    for name in ("events.log", "summary.json", "report.html", "compare.json", "pids.json"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
     (out / "logs").mkdir()

@@ -8,7 +8,6 @@ from ``compare``, which reads the same log afterwards.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,13 +51,10 @@ class Job:
     backend: str
     queue: str
     task: str
-    route: str
     stage: int
-    enqueued: float
     enqueued_at: str = ""  # the event's timestamp (ISO, UTC)
     outcome: str | None = None  # succeeded / failed / cancelled
     ran_on: set[str] = field(default_factory=set)
-    starts: int = 0
 
 
 class JobBook:
@@ -68,8 +64,6 @@ class JobBook:
         self.tail = EventTail(path)
         self.jobs: dict[str, Job] = {}
         self.stage = 0
-        self.route_changes: list[dict] = []
-        self.skipped: Counter[str] = Counter()
         self.recent: list[Job] = []
 
     def poll(self) -> None:
@@ -78,35 +72,27 @@ class JobBook:
 
     def _feed(self, event: dict) -> None:
         name = event.get("event")
-        if name == events.ROUTE_CHANGED:
-            self.route_changes.append(event)
-            return
         job_id = event.get("job_id")
-        if not job_id:
-            return
-        if name == events.SKIPPED:
-            self.skipped[str(event.get("reason", "?")).split(" (")[0]] += 1
+        if not job_id or name == events.SKIPPED:
             return
         job = self.jobs.get(job_id)
         if name == events.ENQUEUED:
             if job is None:
                 job = self.jobs[job_id] = Job(
-                    job_id, event.get("backend", "?"), event.get("queue", "?"), event.get("task", "?"),
-                    event.get("route", ""), self.stage, time.monotonic(), event.get("timestamp", ""),
+                    job_id, event.get("backend", "?"), event.get("queue", "?"), event.get("task", "?"), self.stage,
+                    event.get("timestamp", ""),
                 )
             else:  # a worker's event arrived first
-                job.backend, job.route = event.get("backend", job.backend), event.get("route", "")
+                job.backend = event.get("backend", job.backend)
                 job.enqueued_at = event.get("timestamp", "")
             self.recent.append(job)
             del self.recent[:-200]
             return
         if job is None:
             job = self.jobs[job_id] = Job(
-                job_id, event.get("backend", "?"), event.get("queue", "?"), event.get("task", "?"), "", self.stage,
-                time.monotonic(),
+                job_id, event.get("backend", "?"), event.get("queue", "?"), event.get("task", "?"), self.stage,
             )
         if name == events.STARTED:
-            job.starts += 1
             job.ran_on.add(event.get("backend", "?"))
         elif name in events.TERMINAL_EVENTS and job.outcome is None:
             job.outcome = name.split(".", 1)[1]

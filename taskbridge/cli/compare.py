@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError
 
-from taskbridge.compare.command import EXIT_HOLD, CompareError, add_arguments as _add_arguments, run
-
-
-def add_arguments(parser: CommandParser) -> None:
-    _add_arguments(parser)
+from taskbridge.compare.command import EXIT_HOLD, CompareError, add_arguments, run  # noqa: F401  (add_arguments: the subcommand's)
 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 from .analyse import analyse
@@ -58,23 +59,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_options(options: dict[str, Any]) -> Options:
-    split = options.get("split_at")
+    """The options from the parsed arguments (``add_arguments`` gives every key its default)."""
+    split = options["split_at"]
     try:
         return Options.build(
-            queues=options.get("queue") or (),
-            tasks=options.get("task") or (),
-            since=options.get("since"),
-            until=options.get("until"),
-            now=options.get("now"),
-            horizon=options.get("horizon") or "1h",
+            queues=options["queue"] or (),
+            tasks=options["task"] or (),
+            since=options["since"],
+            until=options["until"],
+            now=options["now"],
+            horizon=options["horizon"],
             split_at=SPLIT_ROUTE_CHANGE if split in ("route-change", "route.changed") else split,
-            max_success_drop_pp=options.get("max_success_drop", 1.0),
-            max_p95_ratio=options.get("max_p95_ratio", 1.5),
-            max_wait_p95_ratio=options.get("max_wait_p95_ratio"),
-            min_p95_gap_ms=options.get("min_p95_gap", 50.0),
-            min_samples=options.get("min_samples", 20),
-            top_errors=options.get("top_errors", 5),
-            workers=options.get("workers"),
+            max_success_drop_pp=options["max_success_drop"],
+            max_p95_ratio=options["max_p95_ratio"],
+            max_wait_p95_ratio=options["max_wait_p95_ratio"],
+            min_p95_gap_ms=options["min_p95_gap"],
+            min_samples=options["min_samples"],
+            top_errors=options["top_errors"],
+            workers=options["workers"],
         )
     except (TypeError, ValueError) as error:
         raise CompareError(str(error)) from error
@@ -89,10 +91,10 @@ def run(options: dict[str, Any], write: Callable[[str], None]) -> int:
         if not os.path.isdir(directory):
             raise CompareError(f"cannot write {options['html']}: no directory {directory}")
     try:
-        report = analyse(files[0] if len(files) == 1 else list(map(_path, files)), settings)
+        report = analyse(files[0] if len(files) == 1 else [Path(name) for name in files], settings)
     except FileNotFoundError as error:
         raise CompareError(str(error)) from error
-    limit = options.get("limit", 20)
+    limit = options["limit"]
     if options.get("json"):
         write(render_json(report))
     elif options.get("markdown"):
@@ -105,9 +107,3 @@ def run(options: dict[str, Any], write: Callable[[str], None]) -> int:
     if options.get("fail_on_hold") and report.verdict == HOLD:
         return EXIT_HOLD
     return 0
-
-
-def _path(name: str) -> Any:
-    from pathlib import Path
-
-    return Path(name) if name != "-" else name

@@ -42,5 +42,5 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
-def plural(number: int, word: str, words: str | None = None) -> str:
-    return f"{number:,} {word if number == 1 else (words or word + 's')}"
+def plural(number: int, word: str) -> str:
+    return f"{number:,} {word if number == 1 else word + 's'}"

@@ -55,7 +55,7 @@ NOT_ANALYSED = frozenset(EVENT_NAMES - set(KINDS) - {ROUTE_CHANGED})
 if TERMINAL_KINDS != {SUCC, FAIL, CANCEL}:
     raise ImportError("taskbridge.events.TERMINAL_EVENTS changed; compare's job tracking must follow it")
 
-VALUE_FIELD = {START: "wait_ms", RETRY: "duration_ms", SUCC: "duration_ms", FAIL: "duration_ms"}
+VALUE_FIELD = {START: "wait_ms", SUCC: "duration_ms"}  # the only figures read: waits, and run times of successes
 LABEL_FIELD = {RETRY: "error_type", FAIL: "error_type", CANCEL: "phase", SKIP: "reason"}
 NO_LABEL = "(none)"
 

@@ -124,7 +124,7 @@ class Sample:
         else:
             picked = [index for index, at in enumerate(times) if lo <= at < hi]
             self.counts[kind] += len(picked)
-        if values is not None and kind in (SUCC, START):
+        if values is not None:
             chosen = values if picked is None else (values[index] for index in picked)
             (self.durations if kind == SUCC else self.waits).extend(_finite(chosen))
         if labels is not None:

@@ -221,12 +221,6 @@ def resolve(entry: Entry) -> Task:
     return task
 
 
-def resolve_all(schedule: Mapping[str, Entry] | None = None) -> dict[str, Task]:
-    """Resolve every entry (what ``schedule-sync`` checks before it changes anything)."""
-    schedule = entries() if schedule is None else schedule
-    return {name: resolve(entry) for name, entry in schedule.items()}
-
-
 # -- the period claim ---------------------------------------------------------------------------
 
 # KEYS[1] claim; ARGV: value ttl_ms. Returns nil when claimed now, else the holder's value.

@@ -84,10 +84,16 @@ def tick_queue(args: Any) -> str | None:
         return None
 
 
-@signals.before_task_publish.connect
 def _stamp_fired_at(sender: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
     if sender == CELERY_TICK_TASK and headers is not None:
         headers.setdefault(FIRED_AT_HEADER, time.time())
+
+
+@signals.beat_init.connect
+def _stamp_ticks_in_beat(**_: Any) -> None:
+    """Only beat publishes ticks, so only beat listens for them: every other process's
+    publishes (each dispatch) don't pay for a receiver."""
+    signals.before_task_publish.connect(_stamp_fired_at, weak=False)
 
 
 @shared_task(name=CELERY_TICK_TASK, bind=True, ignore_result=True, max_retries=0)

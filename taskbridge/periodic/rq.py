@@ -31,7 +31,7 @@ from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
 
 from ..backends.rq_worker import TaskbridgeJob
-from . import RQ_JOB_PREFIX, RQ_TICK_FUNC, Entry, Timing, resolve, tick
+from . import RQ_JOB_PREFIX, RQ_TICK_FUNC, Entry, Timing, _iso, resolve, tick
 
 #: Job meta key: the entry's timing (written by sync) and the last fire time (by the scheduler).
 META = "taskbridge_periodic"
@@ -126,10 +126,6 @@ def _actual(job: Any) -> dict[str, Any] | None:
         }
     except Exception:  # unreadable (e.g. a job stock rq-scheduler wrote with RQ's default serializer): replace it
         return None
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def sync(schedule: Mapping[str, Entry], scheduler: TaskbridgeScheduler | None = None, *, dry_run: bool = False,
