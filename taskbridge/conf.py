@@ -1,4 +1,10 @@
-"""taskbridge's view of the Django settings, read in one place with defaults that work."""
+"""taskbridge's view of the Django settings, read in one place with defaults that work.
+
+The backends are named by the project (``TASKBRIDGE["BACKENDS"]``, alias →
+``{"BACKEND": dotted path}``) and play two roles: the *baseline*, the backend
+the team migrates from, and the *candidate*, the one it migrates to. Code
+outside ``taskbridge.backends`` speaks only of these roles and aliases.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .queues import QueueSpec, parse_queues
 
-BACKENDS = ("celery", "rq")
-
 DEFAULTS: dict[str, Any] = {
     "QUEUES": {"default": {"timeout": 3600}},
-    "DEFAULT_BACKEND": "celery",
-    # The backends this project runs; drop "celery" when the migration is over.
-    "BACKENDS": ("celery", "rq"),
+    # alias -> {"BACKEND": "dotted.path.Class", ...options}; None: taskbridge.backends.DEFAULT_BACKENDS.
+    "BACKENDS": None,
+    # The backend migrated from (no flag, or a flag saying No) and the one migrated to (Yes / Percent).
+    # None: the first and second alias of BACKENDS. When the migration is over, both name the same one.
+    "BASELINE": None,
+    "CANDIDATE": None,
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "EVENT_LOG": None,
     "QUEUE_FLAG_PREFIX": "taskbridge.queue.",
@@ -42,6 +49,43 @@ def option(name: str) -> Any:
     return getattr(settings, "TASKBRIDGE", {}).get(name, DEFAULTS[name])
 
 
+def backends() -> dict[str, dict[str, Any]]:
+    """The configured backends, alias -> options (each with its ``BACKEND`` dotted path)."""
+    configured = option("BACKENDS")
+    if configured is None:
+        from .backends import DEFAULT_BACKENDS
+
+        return DEFAULT_BACKENDS
+    if not isinstance(configured, dict) or not configured:
+        raise ImproperlyConfigured(
+            f"TASKBRIDGE['BACKENDS'] must map an alias to {{'BACKEND': 'dotted.path'}}, got {configured!r}"
+        )
+    for alias, params in configured.items():
+        if not isinstance(params, dict) or not isinstance(params.get("BACKEND"), str):
+            raise ImproperlyConfigured(f"TASKBRIDGE['BACKENDS'][{alias!r}] needs a 'BACKEND' dotted path, got {params!r}")
+    return configured
+
+
+def _role(key: str, position: int) -> str:
+    aliases = list(backends())
+    name = option(key)
+    if name is None:
+        name = aliases[min(position, len(aliases) - 1)]
+    if name not in aliases:
+        raise ImproperlyConfigured(f"TASKBRIDGE[{key!r}] is {name!r}, which is not in TASKBRIDGE['BACKENDS'] {tuple(aliases)}")
+    return name
+
+
+def baseline() -> str:
+    """The alias of the backend the project migrates from; unflagged queues run there."""
+    return _role("BASELINE", 0)
+
+
+def candidate() -> str:
+    """The alias of the backend the project migrates to."""
+    return _role("CANDIDATE", 1)
+
+
 @lru_cache(maxsize=1)
 def _queues_cached(key: int) -> dict[str, QueueSpec]:
     return parse_queues(option("QUEUES"))
@@ -58,13 +102,6 @@ def queue(name: str) -> QueueSpec:
         raise ImproperlyConfigured(
             f"queue {name!r} is not in TASKBRIDGE['QUEUES'] (configured: {', '.join(queues())})"
         ) from None
-
-
-def default_backend() -> str:
-    backend = option("DEFAULT_BACKEND")
-    if backend not in BACKENDS:
-        raise ImproperlyConfigured(f"TASKBRIDGE['DEFAULT_BACKEND'] must be one of {BACKENDS}, got {backend!r}")
-    return backend
 
 
 def queue_flag_name(queue_name: str) -> str:
