@@ -86,6 +86,10 @@ def candidate() -> str:
     return _role("CANDIDATE", 1)
 
 
+def default_backend() -> str:
+    return baseline()
+
+
 @lru_cache(maxsize=1)
 def _queues_cached(key: int) -> dict[str, QueueSpec]:
     return parse_queues(option("QUEUES"))

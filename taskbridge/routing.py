@@ -107,6 +107,6 @@ def route(task_name: str, queue_name: str, routing_key: str) -> Route:
     decided = decide(flags.get(conf.task_flag_name(task_name)), routing_key, "task-flag")
     if decided is None:
         decided = decide(flags.get(conf.queue_flag_name(queue_name)), routing_key, "flag")
-    if decided is not None and decided.backend not in conf.option("BACKENDS"):
+    if decided is not None and decided.backend not in conf.backends():
         return Route(conf.default_backend(), f"{decided.reason}-names-disabled-{decided.backend}")
     return decided or Route(conf.default_backend(), "default")
