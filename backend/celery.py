@@ -10,6 +10,6 @@ app = Celery("backend")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from taskbridge.celery import configure  # noqa: E402
+from taskbridge.backends.celery.config import configure  # noqa: E402
 
 configure(app)

@@ -1,31 +1,33 @@
-"""taskbridge: declare a task once, run it on Celery or RQ, routed per queue by a waffle flag.
+"""taskbridge: declare a task once, run it on either of two backends (the baseline and the
+candidate), routed per queue by a waffle flag.
 
 Public API::
 
-    from taskbridge import task, RetryPolicy, TaskHandle, context
+    from taskbridge import task, RetryPolicy, TaskHandle, context, set_route
 
-The submodules are imported lazily so that ``taskbridge.queues`` can be used
-from a settings module before Django is configured.
+The submodules are imported lazily so that settings modules can import
+``taskbridge.queues`` and a backend's ``config`` before Django is configured.
 """
 
 from typing import Any
 
 __all__ = [
-    "task", "Task", "RetryPolicy", "TaskHandle", "TaskStatus", "TaskFailed", "TaskCancelled",
-    "ArgumentError", "EnqueueError", "MaxRetriesExceeded", "context",
+    "task", "Task", "RetryPolicy", "TaskHandle", "TaskStatus", "context", "set_route",
+    "TaskbridgeError", "TaskFailed", "TaskCancelled", "ResultTimeout", "ArgumentError", "EnqueueError",
+    "MaxRetriesExceeded", "NotInTask", "RouteError", "BackendNotConfigured",
 ]
 
 _EXPORTS = {
     "task": "taskbridge.declaration",
     "Task": "taskbridge.declaration",
     "RetryPolicy": "taskbridge.retry",
-    "MaxRetriesExceeded": "taskbridge.retry",
     "TaskHandle": "taskbridge.handle",
-    "TaskFailed": "taskbridge.handle",
-    "TaskCancelled": "taskbridge.handle",
     "TaskStatus": "taskbridge.states",
-    "ArgumentError": "taskbridge.arguments",
-    "EnqueueError": "taskbridge.dispatch",
+    "set_route": "taskbridge.flags",
+    **{name: "taskbridge.errors" for name in (
+        "TaskbridgeError", "TaskFailed", "TaskCancelled", "ResultTimeout", "ArgumentError", "EnqueueError",
+        "MaxRetriesExceeded", "NotInTask", "RouteError", "BackendNotConfigured",
+    )},
 }
 
 

@@ -12,15 +12,7 @@ import math
 from typing import Any
 
 
-class ArgumentError(TypeError):
-    """An argument a task cannot carry on both backends; nothing was enqueued."""
-
-    def __init__(self, task_name: str, path: str, problem: str) -> None:
-        self.task_name = task_name
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{task_name}: argument {path} {problem}")
-
+from .errors import ArgumentError
 
 _SCALARS = (str, bool, int, type(None))
 

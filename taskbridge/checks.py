@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core import checks
 
 from . import conf
+from .backends import all_backends
 from .periodic import check_schedule  # noqa: F401  (registers the schedule's check)
 
 PROCESS_LOCAL_CACHES = (
@@ -34,34 +35,13 @@ def check_waffle_cache_is_shared(app_configs: Any = None, **_: Any) -> list[chec
 
 
 @checks.register()
-def check_queues(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
-    errors: list[checks.CheckMessage] = []
+def check_backends(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
+    """The queues parse, both roles name configured backends, and each backend is happy."""
     try:
-        queues = conf.queues()
-        conf.default_backend()
+        conf.queues()
+        conf.baseline()
+        conf.candidate()
+        found = all_backends()
     except Exception as exc:
         return [checks.Error(str(exc), id="taskbridge.E002")]
-    if conf.default_backend() not in conf.option("BACKENDS"):
-        errors.append(
-            checks.Error(
-                f"TASKBRIDGE['DEFAULT_BACKEND'] is {conf.default_backend()!r}, which is not in "
-                f"TASKBRIDGE['BACKENDS'] {tuple(conf.option('BACKENDS'))}",
-                id="taskbridge.E005",
-            )
-        )
-    rq_queues = getattr(settings, "RQ_QUEUES", {})
-    for name in queues:
-        if "rq" in conf.option("BACKENDS") and name not in rq_queues:
-            errors.append(
-                checks.Error(
-                    f"queue {name!r} is in TASKBRIDGE['QUEUES'] but not in RQ_QUEUES",
-                    hint="Derive RQ_QUEUES with taskbridge.queues.rq_queues(TASKBRIDGE['QUEUES'], REDIS_URL).",
-                    id="taskbridge.E003",
-                )
-            )
-        serializer = rq_queues.get(name, {}).get("SERIALIZER")
-        if "rq" in conf.option("BACKENDS") and serializer not in ("rq.serializers.JSONSerializer",):
-            errors.append(
-                checks.Error(f"RQ queue {name!r} must use rq.serializers.JSONSerializer, not {serializer!r}", id="taskbridge.E004")
-            )
-    return errors
+    return [message for backend in found for message in backend.check()]

@@ -14,11 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .backends.defaults import DEFAULT_BACKENDS
 from .queues import QueueSpec, parse_queues
 
 DEFAULTS: dict[str, Any] = {
     "QUEUES": {"default": {"timeout": 3600}},
-    # alias -> {"BACKEND": "dotted.path.Class", ...options}; None: taskbridge.backends.DEFAULT_BACKENDS.
+    # alias -> {"BACKEND": "dotted.path.Class", ...options}; None: taskbridge.backends.defaults.
     "BACKENDS": None,
     # The backend migrated from (no flag, or a flag saying No) and the one migrated to (Yes / Percent).
     # None: the first and second alias of BACKENDS. When the migration is over, both name the same one.
@@ -53,8 +54,6 @@ def backends() -> dict[str, dict[str, Any]]:
     """The configured backends, alias -> options (each with its ``BACKEND`` dotted path)."""
     configured = option("BACKENDS")
     if configured is None:
-        from .backends import DEFAULT_BACKENDS
-
         return DEFAULT_BACKENDS
     if not isinstance(configured, dict) or not configured:
         raise ImproperlyConfigured(
@@ -84,10 +83,6 @@ def baseline() -> str:
 def candidate() -> str:
     """The alias of the backend the project migrates to."""
     return _role("CANDIDATE", 1)
-
-
-def default_backend() -> str:
-    return baseline()
 
 
 @lru_cache(maxsize=1)

@@ -6,13 +6,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import NoReturn
 
+from .errors import NotInTask
+from .events import Subject
 from .handle import TaskHandle
 from .ledger import ledger
 from .retry import RetryRequested
-
-
-class NotInTask(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +21,10 @@ class TaskContext:
     queue: str
     attempt: int
     correlation_id: str
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(self.backend, self.queue, self.task_name, self.job_id, self.attempt, self.correlation_id)
 
     @property
     def handle(self) -> TaskHandle:

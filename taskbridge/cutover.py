@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import conf, routing
-from .backends import enabled
-from .execution import lease_ran_out
+from .backends import all_backends
+from .custody import lease_ran_out
 from .ledger import KEY_PREFIX, lease_key
 from .redis import connection
 
@@ -75,43 +75,23 @@ def _job_counts() -> tuple[Counter, int]:
     return counts, scanned
 
 
-def _rq_workers() -> dict[str, list[str]]:
-    from rq import Worker
-
-    by_queue: dict[str, list[str]] = {}
-    for worker in Worker.all(connection=connection()):
-        for name in worker.queue_names():
-            by_queue.setdefault(name, []).append(worker.name)
-    return by_queue
-
-
-def _celery_workers(timeout: float = 1.0) -> dict[str, list[str]]:
-    from celery import current_app
-
-    by_queue: dict[str, list[str]] = {}
-    replies = current_app.control.inspect(timeout=timeout).active_queues() or {}
-    for worker, queues in replies.items():
-        for queue in queues:
-            by_queue.setdefault(queue["name"], []).append(worker)
-    return by_queue
-
-
 def snapshot() -> Snapshot:
     started = time.monotonic()
     counts, scanned = _job_counts()
-    workers = {"rq": _rq_workers() if "rq" in enabled() else {}, "celery": _celery_workers() if "celery" in enabled() else {}}
+    backends = all_backends()
+    workers = {backend.alias: backend.workers() for backend in backends}
     views = []
     for name in conf.queues():
         flag_name = conf.queue_flag_name(name)
         flag = routing.flags.get(flag_name)
-        backends = {}
-        for backend in enabled():
-            view = BackendView(workers=sorted(workers[backend].get(name, [])))
+        by_backend = {}
+        for backend in backends:
+            view = BackendView(workers=sorted(worker.label for worker in workers[backend.alias].get(name, [])))
             for state in STATES:
-                view.counts[state] = counts[(name, backend, state)]
-            backends[backend] = view
+                view.counts[state] = counts[(name, backend.alias, state)]
+            by_backend[backend.alias] = view
         route = flag.describe() if flag else "default"
         if route == "default":
-            route = f"default ({conf.default_backend()})"
-        views.append(QueueView(name, flag_name, route, backends))
+            route = f"default ({conf.baseline()})"
+        views.append(QueueView(name, flag_name, route, by_backend))
     return Snapshot(views, scanned, time.monotonic() - started)

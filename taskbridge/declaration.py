@@ -6,13 +6,17 @@ import dataclasses
 import functools
 import datetime as dt
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import conf
+from . import conf, dispatch, registry
+from .errors import ArgumentError
 from .retry import NO_RETRY, RetryPolicy
 
-_registry: dict[str, Task] = {}
+
+#: The furthest ahead a job may be scheduled: past it a delay is a mistake, not a plan.
+MAX_DELAY = dt.timedelta(days=366)
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,27 +49,30 @@ class Task:
         return self.func(*args, **kwargs)
 
     def using(self, *, countdown: float | None = None, eta: dt.datetime | None = None, job_id: str | None = None) -> Task:
+        """A copy of this task with per-call options; bad options raise :class:`ArgumentError`."""
         if countdown is not None and eta is not None:
-            raise ValueError(f"{self.name}: give countdown or eta, not both")
-        if countdown is not None and countdown < 0:
-            raise ValueError(f"{self.name}: countdown must be >= 0, got {countdown}")
-        if eta is not None and eta.tzinfo is None:
-            raise ValueError(f"{self.name}: eta must be timezone-aware, got {eta!r}")
-        if job_id is not None and (not isinstance(job_id, str) or not job_id or ":" in job_id or len(job_id) > 200):
-            raise ValueError(f"{self.name}: job_id must be a non-empty string without ':' of at most 200 characters, got {job_id!r}")
+            raise ArgumentError(self.name, "countdown/eta", "are both given; give one")
+        if countdown is not None:
+            if isinstance(countdown, bool) or not isinstance(countdown, (int, float)) or not math.isfinite(countdown):
+                raise ArgumentError(self.name, "countdown", f"must be a finite number of seconds, got {countdown!r}")
+            if not 0 <= countdown <= MAX_DELAY.total_seconds():
+                raise ArgumentError(self.name, "countdown", f"must be between 0 and {MAX_DELAY.days} days in seconds, got {countdown!r}")
+        if eta is not None:
+            if not isinstance(eta, dt.datetime) or eta.tzinfo is None:
+                raise ArgumentError(self.name, "eta", f"must be a timezone-aware datetime, got {eta!r}")
+            if eta - dt.datetime.now(dt.timezone.utc) > MAX_DELAY:
+                raise ArgumentError(self.name, "eta", f"is more than {MAX_DELAY.days} days ahead: {eta.isoformat()}")
+        if job_id is not None and (not isinstance(job_id, str) or not job_id or ":" in job_id or len(job_id) > 200 or "\x00" in job_id):
+            raise ArgumentError(self.name, "job_id", f"must be a non-empty string without ':' of at most 200 characters, got {job_id!r}")
         return dataclasses.replace(self, countdown=countdown, eta=eta, job_id=job_id)
 
     def enqueue(self, *args: Any, **kwargs: Any):
         """Dispatch now; returns a :class:`~taskbridge.handle.TaskHandle`."""
-        from .dispatch import enqueue
-
-        return enqueue(self, args, kwargs)
+        return dispatch.enqueue(self, args, kwargs)
 
     def enqueue_on_commit(self, *args: Any, **kwargs: Any):
         """Dispatch when the current transaction commits (now, outside one); nothing on rollback."""
-        from .dispatch import enqueue
-
-        return enqueue(self, args, kwargs, on_commit=True)
+        return dispatch.enqueue(self, args, kwargs, on_commit=True)
 
     @property
     def effective_timeout(self) -> int:
@@ -113,24 +120,12 @@ def task(
             routing_key=routing_key,
             on_give_up=on_give_up,
         )
-        _registry[name] = declared
-        from .backends import register_everywhere
-
-        register_everywhere(declared)
+        registry.add(declared)
         return declared
 
     return declare(func) if func is not None else declare
 
 
 def get_task(name: str) -> Task | None:
-    """A declared task by dotted name (importing its module if needed)."""
-    if name not in _registry:
-        module, _, attribute = name.rpartition(".")
-        try:
-            found = getattr(__import__(module, fromlist=[attribute]), attribute, None)
-        except ImportError:
-            return None
-        if not isinstance(found, Task):
-            return None
-    return _registry.get(name)
-
+    """A declared task by dotted name (see :func:`taskbridge.registry.get`)."""
+    return registry.get(name)

@@ -6,21 +6,20 @@ import datetime as dt
 import dataclasses
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from . import arguments, correlation, events, routing
 from .backends import get_backend
+from .errors import ArgumentError, EnqueueError
 from .handle import TaskHandle
 from .ledger import ledger
 from .message import Message
 from .states import TaskStatus
-from .declaration import Task
 
-
-class EnqueueError(RuntimeError):
-    """The backend refused the job; nothing is left queued or recorded."""
+if TYPE_CHECKING:
+    from .declaration import Task
 
 
 def _routing_key(task: Task, bound_args: dict[str, Any], job_id: str) -> str:
@@ -41,7 +40,7 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
     try:
         bound = task.bind(args, kwargs)
     except TypeError as exc:
-        raise arguments.ArgumentError(task.name, "(call)", f"does not match the signature: {exc}") from None
+        raise ArgumentError(task.name, "(call)", f"does not match the signature: {exc}") from None
     job_id = task.job_id or uuid.uuid4().hex
     decided = routing.route(task.name, task.queue, _routing_key(task, bound.arguments, job_id))
     message = Message(
@@ -81,10 +80,8 @@ def send(message: Message, backend_name: str) -> TaskHandle:
     if message.fixed_id:
         held = jobs.claim(message.job_id, backend_name, task.queue, task.name, state, message.correlation_id)
         if held is not None:
-            events.emit(
-                events.SKIPPED, backend=held[0], queue=held[1], task=task.name, job_id=message.job_id,
-                attempt=1, correlation_id=message.correlation_id, reason=f"duplicate job id (already {held[2]})",
-            )
+            subject = events.Subject(held[0], held[1], task.name, message.job_id, 1, message.correlation_id)
+            events.emit(events.SKIPPED, subject, reason=f"duplicate job id (already {held[2]})")
             return TaskHandle(held[0], held[1], message.job_id)
     try:
         backend.send(message, record=None if message.fixed_id else state)
@@ -92,8 +89,8 @@ def send(message: Message, backend_name: str) -> TaskHandle:
         jobs.release(message.job_id)
         raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
     events.emit(
-        events.ENQUEUED, backend=backend_name, queue=task.queue, task=task.name, job_id=message.job_id, attempt=1,
-        correlation_id=message.correlation_id, route=message.route,
+        events.ENQUEUED, events.Subject(backend_name, task.queue, task.name, message.job_id, 1, message.correlation_id),
+        route=message.route,
         eta=message.eta.isoformat() if message.eta else None,
         countdown=task.countdown if message.eta and task.countdown else None,
     )

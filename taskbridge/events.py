@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -94,6 +95,27 @@ def reset() -> None:
     _logger = None
 
 
-def emit(event: str, **fields: Any) -> None:
-    """Write one event. ``None`` values are left out so lines stay short."""
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The job an event is about: the fields every task event starts with."""
+
+    backend: str
+    queue: str
+    task: str | None
+    job_id: str
+    attempt: int
+    correlation_id: str | None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend, "queue": self.queue, "task": self.task, "job_id": self.job_id,
+            "attempt": self.attempt, "correlation_id": self.correlation_id or self.job_id,
+        }
+
+
+def emit(event: str, subject: Subject | None = None, **fields: Any) -> None:
+    """Write one event about ``subject`` (task events) or about ``fields`` alone
+    (``route.changed``). ``None`` values are left out so lines stay short."""
+    if subject is not None:
+        fields = {**subject.fields(), **fields}
     get_logger().msg(event, **{key: value for key, value in fields.items() if value is not None})

@@ -14,15 +14,19 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
+from .custody import timeout_message
+from .errors import MaxRetriesExceeded
 from .ledger import ledger
 from .message import RunningJob
-from .retry import NO_RETRY, MaxRetriesExceeded, RetryRequested
+from .retry import NO_RETRY, RetryRequested
 from .states import FINISHED, TaskStatus
-from .declaration import Task, get_task
+
+if TYPE_CHECKING:
+    from .declaration import Task
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +35,6 @@ DEFAULT_MAX_RETRIES = 3
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
-
-
-def _fields(ctx: TaskContext) -> dict[str, Any]:
-    return {
-        "backend": ctx.backend, "queue": ctx.queue, "task": ctx.task_name, "job_id": ctx.job_id,
-        "attempt": ctx.attempt, "correlation_id": ctx.correlation_id,
-    }
 
 
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
@@ -70,7 +67,7 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
         logger.info("job %s is already %s; not running it", job.job_id, before)
         return None
     started = time.time()
-    events.emit(events.STARTED, **_fields(ctx), wait_ms=_ms(max(0.0, started - job.due_at)))
+    events.emit(events.STARTED, ctx.subject, wait_ms=_ms(max(0.0, started - job.due_at)))
     context_token = _current.set(ctx)
     correlation_token = correlation.set(ctx.correlation_id)
     try:
@@ -94,7 +91,7 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
         _current.reset(context_token)
     if ledger().succeed(job.job_id, result, task.effective_result_ttl) != TaskStatus.SUCCEEDED:
         return result  # cancelled (or failed as lost) while it ran: that stays its one ending
-    events.emit(events.SUCCEEDED, **_fields(ctx), duration_ms=_ms(time.time() - started))
+    events.emit(events.SUCCEEDED, ctx.subject, duration_ms=_ms(time.time() - started))
     return result
 
 
@@ -102,7 +99,7 @@ def _fail(task: Task, ctx: TaskContext, error_type: str, error: str, started: fl
     if ledger().fail(ctx.job_id, error_type, error, task.effective_result_ttl) != TaskStatus.FAILED:
         return
     duration = _ms(time.time() - started) if started is not None else None
-    events.emit(events.FAILED, **_fields(ctx), duration_ms=duration, error_type=error_type, error=error)
+    events.emit(events.FAILED, ctx.subject, duration_ms=duration, error_type=error_type, error=error)
 
 
 def _retry_or_give_up(
@@ -139,68 +136,7 @@ def _retry_or_give_up(
     if ledger().set_state(ctx.job_id, TaskStatus.RETRYING, attempt=ctx.attempt) != TaskStatus.RETRYING:
         return
     events.emit(
-        events.RETRYING, **_fields(ctx), countdown=request.countdown, duration_ms=_ms(time.time() - started),
+        events.RETRYING, ctx.subject, countdown=request.countdown, duration_ms=_ms(time.time() - started),
         error_type=type(cause).__name__ if cause else None, error=str(cause) if cause else None,
     )
     job.schedule_retry(request.countdown)
-
-
-def timeout_message(seconds: int) -> str:
-    return f"exceeded its time limit of {seconds}s"
-
-
-def unknown_task(backend: str, queue: str, job_id: str, name: str, correlation_id: str | None, attempt: int = 1) -> None:
-    """Record a message naming a task this worker cannot import: failed, visibly, on both backends."""
-    error = f"no task named {name!r} is declared in this project"
-    if ledger().fail(job_id, "unknown_task", error, conf.option("RESULT_TTL")) != TaskStatus.FAILED:
-        return
-    events.emit(
-        events.FAILED, backend=backend, queue=queue, task=name, job_id=job_id, attempt=attempt,
-        correlation_id=correlation_id or job_id, error_type="unknown_task", error=error,
-    )
-
-
-def lease_ran_out(job_id: str) -> bool:
-    """A started job's lease has run out: its whole worker died. Fail it (once)."""
-    return job_lost(job_id, "its worker stopped renewing the job's lease", lease_gone=True)
-
-
-def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
-    """The process running a job died (``how``: e.g. ``killed by signal 9 (SIGKILL)``).
-
-    Called by whichever process notices: the Celery worker's main process or
-    the RQ worker that forked the work horse (at once), or, when the whole
-    worker died, any process that asks the job's status after its lease ran
-    out (``lease_gone``). The job is failed once, with ``error_type``
-    ``timeout`` when a worker stopped it past its time limit and
-    ``worker_lost`` otherwise; a job that was cancelled (which also stops its
-    process) or has already ended is left alone. Not retried: see docs/parity.md.
-    """
-    record = ledger().get(job_id)
-    if record is None or record.state != TaskStatus.STARTED:
-        return False
-    ran = time.time() - record.started if record.started and not lease_gone else None
-    if record.timeout and ran is not None and ran >= record.timeout:
-        error_type, error = "timeout", timeout_message(record.timeout)
-    else:
-        error_type, error = "worker_lost", f"the process running the job died ({how})"
-    declared = get_task(record.task) if record.task else None
-    ttl = declared.effective_result_ttl if declared else conf.option("RESULT_TTL")
-    if not ledger().lose(job_id, record.attempt, error_type, error, ttl, lease_gone):
-        return False
-    events.emit(
-        events.FAILED, backend=record.backend, queue=record.queue, task=record.task, job_id=job_id,
-        attempt=record.attempt, correlation_id=record.correlation_id or job_id,
-        duration_ms=_ms(ran) if ran is not None else None, error_type=error_type, error=error,
-    )
-    return True
-
-
-def describe_exit(signal_number: int | None = None, exit_code: int | None = None) -> str:
-    """How a process ended, worded the same for both backends."""
-    if signal_number:
-        try:
-            return f"killed by signal {signal_number} ({signal.Signals(signal_number).name})"
-        except ValueError:
-            return f"killed by signal {signal_number}"
-    return f"exited with code {exit_code}" if exit_code is not None else "exited"

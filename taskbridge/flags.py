@@ -1,50 +1,137 @@
-"""The waffle flags taskbridge routes by: created after migrate, audited when changed."""
+"""The waffle flags taskbridge routes by: created after migrate, changed through
+:func:`set_route` (or waffle's own admin form), every change audited.
+
+A flag's own fields are the route: Everyone Yes = the candidate, No = the
+baseline, Unknown with a Percent = that share of dispatches to the candidate
+(bucketed by :func:`taskbridge.routing.bucket`). Whoever saves the flag —
+:func:`set_route` from the cockpit, a command, the guard or a test, or waffle's
+form in admin — the same signal handlers write one :class:`~.models.RouteChange`
+and one ``route.changed`` event, and invalidate this process's flag cache.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterator
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from waffle import get_waffle_flag_model
 
 from . import conf, events, routing
+from .errors import RouteError
+from .models import RouteChange
 
 Flag = get_waffle_flag_model()
 
-# The user making the current request, so a flag change can be attributed.
-_actor = threading.local()
+_change = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeContext:
+    """Who changes a route, from where and why: what the audit row records."""
+
+    user: Any = None
+    origin: str = RouteChange.Origin.ADMIN
+    reason: str = ""
 
 
 def set_actor(user: Any) -> None:
-    _actor.user = user
+    """The user of the current request (middleware), for changes made through waffle's form."""
+    _change.user = user
 
 
-def _current_actor() -> Any:
-    user = getattr(_actor, "user", None)
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+def _context() -> ChangeContext:
+    current = getattr(_change, "context", None)
+    if current is not None:
+        return current
+    return ChangeContext(user=getattr(_change, "user", None))
+
+
+@contextmanager
+def _changing(context: ChangeContext) -> Iterator[None]:
+    previous = getattr(_change, "context", None)
+    _change.context = context
+    try:
+        yield
+    finally:
+        _change.context = previous
+
+
+def parse_share(target: str | float | int) -> float:
+    """The candidate's share in percent for a route target: ``"baseline"`` / ``"candidate"``,
+    a backend alias, ``"25%"`` or a number from 0 to 100."""
+    if isinstance(target, str):
+        text = target.strip()
+        roles = {"baseline": 0.0, conf.baseline(): 0.0, "candidate": 100.0, conf.candidate(): 100.0}
+        if text in roles:
+            return roles[text]
+        try:
+            share = float(text.removesuffix("%"))
+        except ValueError:
+            raise RouteError(
+                f"route {target!r} is not 'baseline', 'candidate', {conf.baseline()!r}, {conf.candidate()!r} or a percentage"
+            ) from None
+    elif isinstance(target, (int, float, Decimal)) and not isinstance(target, bool):
+        share = float(target)
+    else:
+        raise RouteError(f"route {target!r} is not a role, a backend or a percentage")
+    if not 0 <= share <= 100:  # also refuses NaN
+        raise RouteError(f"a route's percentage must be between 0 and 100, got {share:g}")
+    return share
+
+
+def set_route(
+    queue: str | None,
+    target: str | float | int,
+    *,
+    task: str | None = None,
+    user: Any = None,
+    origin: str = RouteChange.Origin.CODE,
+    reason: str = "",
+) -> RouteChange | None:
+    """Route a queue's (or, with ``task``, one task's) new dispatches: the one way every
+    part of taskbridge changes a route. Saves the waffle flag, records who, from where
+    and why, and invalidates this process's flag cache. Returns the audit row, or
+    ``None`` when the route was already that."""
+    if task is None:
+        conf.queue(queue)
+    share = parse_share(target)
+    name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
+    with transaction.atomic(), _changing(ChangeContext(user, origin, reason)):
+        flag, _ = Flag.objects.select_for_update().get_or_create(name=name, defaults={"note": _note(queue, task)})
+        if share in (0.0, 100.0):
+            flag.everyone, flag.percent = share == 100.0, None
+        else:
+            flag.everyone, flag.percent = None, Decimal(f"{share:.1f}")
+        flag.save()
+        return getattr(flag, "_taskbridge_change", None)
+
+
+def _note(queue: str | None, task: str | None) -> str:
+    what = f"task {task!r}" if task else f"queue {queue!r}"
+    return (
+        f"taskbridge route of {what}: Everyone Yes = candidate ({conf.candidate()}), No = baseline "
+        f"({conf.baseline()}), Unknown + Percent = that share to the candidate. Other fields do not apply."
+    )
 
 
 def ensure_queue_flags(**_: Any) -> None:
-    """Create the flag of every configured queue that has none, routed to the default backend."""
-    default_is_rq = conf.default_backend() == "rq"
+    """Create the flag of every configured queue that has none, routed to the baseline."""
     for name in conf.queues():
-        Flag.objects.get_or_create(
-            name=conf.queue_flag_name(name),
-            defaults={
-                "everyone": default_is_rq,
-                "note": f"taskbridge route of queue {name!r}: Everyone Yes = RQ, No = Celery, "
-                "Unknown + Percent = that share to RQ.",
-            },
-        )
+        Flag.objects.get_or_create(name=conf.queue_flag_name(name), defaults={"everyone": False, "note": _note(name, None)})
 
 
-def _target(name: str) -> dict[str, str] | None:
-    if name.startswith(conf.option("QUEUE_FLAG_PREFIX")):
-        return {"queue": name[len(conf.option("QUEUE_FLAG_PREFIX")) :]}
-    if name.startswith(conf.option("TASK_FLAG_PREFIX")):
-        return {"task": name[len(conf.option("TASK_FLAG_PREFIX")) :]}
+def target_of(flag_name: str) -> dict[str, str] | None:
+    """``{"queue": …}`` or ``{"task": …}`` for a taskbridge flag, ``None`` for any other flag."""
+    if flag_name.startswith(conf.option("QUEUE_FLAG_PREFIX")):
+        return {"queue": flag_name[len(conf.option("QUEUE_FLAG_PREFIX")) :]}
+    if flag_name.startswith(conf.option("TASK_FLAG_PREFIX")):
+        return {"task": flag_name[len(conf.option("TASK_FLAG_PREFIX")) :]}
     return None
 
 
@@ -56,29 +143,32 @@ def _describe(flag: Any) -> str:
 
 @receiver(pre_save, sender=Flag)
 def _remember_previous(sender: Any, instance: Any, **_: Any) -> None:
-    if _target(instance.name) is not None:
+    if target_of(instance.name) is not None:
         instance._taskbridge_previous = _describe(sender.objects.filter(pk=instance.pk).first() if instance.pk else None)
 
 
-def _record(flag_name: str, before: str, after: str) -> None:
-    from .models import RouteChange
-
-    target = _target(flag_name)
+def _record(flag_name: str, before: str, after: str) -> RouteChange | None:
+    target = target_of(flag_name)
     if target is None or before == after:
-        return
-    actor = _current_actor()
-    RouteChange.objects.create(flag=flag_name, from_route=before, to_route=after, changed_by=actor, **target)
+        return None
+    context = _context()
+    user = context.user if context.user is not None and getattr(context.user, "is_authenticated", False) else None
+    change = RouteChange.objects.create(
+        flag=flag_name, from_route=before, to_route=after, changed_by=user, origin=context.origin,
+        reason=context.reason, **target,
+    )
     routing.flags.invalidate()
     events.emit(
         events.ROUTE_CHANGED, flag=flag_name, **{"from": before, "to": after},
-        user=actor.get_username() if actor else None, **target,
+        user=user.get_username() if user else None, origin=context.origin, reason=context.reason or None, **target,
     )
+    return change
 
 
 @receiver(post_save, sender=Flag)
 def _flag_saved(sender: Any, instance: Any, **_: Any) -> None:
-    if _target(instance.name) is not None:
-        _record(instance.name, getattr(instance, "_taskbridge_previous", "default"), _describe(instance))
+    if target_of(instance.name) is not None:
+        instance._taskbridge_change = _record(instance.name, getattr(instance, "_taskbridge_previous", "default"), _describe(instance))
 
 
 @receiver(post_delete, sender=Flag)

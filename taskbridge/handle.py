@@ -6,25 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import events
+from . import conf, events
+from .backends import get_backend
+from .custody import lease_ran_out
+from .errors import ResultTimeout, TaskCancelled, TaskFailed
 from .ledger import ledger
 from .states import ACTIVE, TaskStatus
-
-
-class TaskFailed(Exception):
-    def __init__(self, handle: TaskHandle, error_type: str | None, error: str | None) -> None:
-        self.handle, self.error_type, self.error = handle, error_type, error
-        super().__init__(f"job {handle} failed: {error_type}: {error}")
-
-
-class TaskCancelled(Exception):
-    def __init__(self, handle: TaskHandle) -> None:
-        self.handle = handle
-        super().__init__(f"job {handle} was cancelled")
-
-
-class ResultTimeout(TimeoutError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +26,13 @@ class TaskHandle:
     @classmethod
     def from_string(cls, value: str) -> TaskHandle:
         """Parse ``str(handle)``, e.g. a value stored in a model field."""
-        parts = value.split(":", 2)
-        if len(parts) != 3 or not all(parts) or parts[0] not in ("celery", "rq"):
-            raise ValueError(f"not a task handle: {value!r} (expected 'celery|rq:<queue>:<job id>')")
+        parts = value.split(":", 2) if isinstance(value, str) else []
+        aliases = conf.backends()
+        if len(parts) != 3 or not all(parts) or parts[0] not in aliases:
+            raise ValueError(f"not a task handle: {value!r} (expected '<{'|'.join(aliases)}>:<queue>:<job id>')")
         return cls(*parts)
 
     def _backend(self):
-        from .backends import get_backend
-
         return get_backend(self.backend)
 
     def _located(self, record: Any) -> TaskHandle:
@@ -63,8 +49,6 @@ class TaskHandle:
         jobs = ledger()
         record = jobs.get(self.job_id)
         if record is not None and record.state == TaskStatus.STARTED and not jobs.lease_held(self.job_id):
-            from .execution import lease_ran_out
-
             if lease_ran_out(self.job_id):
                 record = jobs.get(self.job_id)
         if record is not None and record.state not in ACTIVE:
@@ -124,14 +108,9 @@ class TaskHandle:
         where = self._located(record)
         if record is None or record.ended is None or phase != TaskStatus.STARTED:
             where._backend().cancel(self.job_id, where.queue, phase)
-        events.emit(
-            events.CANCELLED,
-            backend=where.backend,
-            queue=where.queue,
-            task=record.task if record else None,
-            job_id=self.job_id,
-            attempt=max(record.attempt, 1) if record else 1,
-            correlation_id=record.correlation_id if record else None,
-            phase=phase,
+        subject = events.Subject(
+            where.backend, where.queue, record.task if record else None, self.job_id,
+            max(record.attempt, 1) if record else 1, record.correlation_id if record else None,
         )
+        events.emit(events.CANCELLED, subject, phase=phase)
         return True

@@ -86,13 +86,14 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
-# KEYS[1] record; ARGV: now ttl. Returns the state the job was in, or nil when it had already finished.
+# KEYS[1] record; ARGV: now ttl. Returns the state the job was in, or nil when it had already
+# finished or was never dispatched (no record: nothing is written for it).
 _CANCEL = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return nil end
+if not state or state == 'succeeded' or state == 'failed' or state == 'cancelled' then return nil end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'updated', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return state or 'unknown'
+return state
 """
 
 

@@ -3,7 +3,14 @@ from django.db import models
 
 
 class RouteChange(models.Model):
-    """Audit of every change to a taskbridge flag: who, when, from, to."""
+    """Audit of every change to a taskbridge flag: who, when, from, to, why and from where."""
+
+    class Origin(models.TextChoices):
+        ADMIN = "admin", "Django admin (flag form)"
+        COCKPIT = "cockpit", "cutover page"
+        COMMAND = "command", "manage.py taskbridge route"
+        GUARD = "guard", "guard"
+        CODE = "code", "code (set_route)"
 
     flag = models.CharField(max_length=100, db_index=True)
     queue = models.CharField(max_length=100, blank=True)
@@ -12,6 +19,8 @@ class RouteChange(models.Model):
     to_route = models.CharField(max_length=50)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.ADMIN)
+    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-changed_at", "-id"]

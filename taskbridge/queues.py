@@ -24,15 +24,3 @@ class QueueSpec:
 
 def parse_queues(queues: Mapping[str, Mapping[str, Any]]) -> dict[str, QueueSpec]:
     return {name: QueueSpec.from_setting(name, options) for name, options in queues.items()}
-
-
-def rq_queues(queues: Mapping[str, Mapping[str, Any]], redis_url: str) -> dict[str, dict[str, Any]]:
-    """django-rq's RQ_QUEUES, JSON-serialised, from TASKBRIDGE['QUEUES']."""
-    return {
-        spec.name: {
-            "URL": redis_url,
-            "DEFAULT_TIMEOUT": spec.timeout,
-            "SERIALIZER": "rq.serializers.JSONSerializer",
-        }
-        for spec in parse_queues(queues).values()
-    }

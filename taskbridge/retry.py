@@ -46,7 +46,3 @@ class RetryRequested(Exception):
 
     def __str__(self) -> str:
         return f"retry in {self.countdown}s" + (f" after {self.reason!r}" if self.reason else "")
-
-
-class MaxRetriesExceeded(Exception):
-    """The task asked for a retry (or raised a retryable error) with no retries left."""

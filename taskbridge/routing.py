@@ -1,7 +1,9 @@
 """Which backend a dispatch goes to, decided from the waffle flags.
 
 A queue's flag (``taskbridge.queue.<queue>``) and, when present, a task's own
-flag (``taskbridge.task.<dotted name>``) are read from the database, not from
+flag (``taskbridge.task.<dotted name>``) say which role gets a dispatch: Everyone
+Yes = the candidate, No = the baseline, Unknown with a Percent = that share to
+the candidate. They are read from the database, not from
 waffle's per-request logic: waffle's percentage is a random cookie roll made
 for browsers, while a task needs a deterministic bucket so that one entity
 stays on one backend. The flags are re-read at most every
@@ -29,13 +31,21 @@ class FlagState:
     percent: Decimal | None
 
     def describe(self) -> str:
+        """The route in the configured names: ``rq``, ``celery``, ``rq 25%`` or ``default``."""
         if self.everyone is True:
-            return "rq"
+            return conf.candidate()
         if self.everyone is False:
-            return "celery"
+            return conf.baseline()
         if self.percent is not None:
-            return f"rq {float(self.percent):g}%"
+            return f"{conf.candidate()} {float(self.percent):g}%"
         return "default"
+
+    @property
+    def share(self) -> float | None:
+        """The candidate's share of new dispatches in percent, ``None`` when the flag does not decide."""
+        if self.everyone is not None:
+            return 100.0 if self.everyone else 0.0
+        return float(self.percent) if self.percent is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +67,10 @@ def decide(flag: FlagState | None, routing_key: str, origin: str = "flag") -> Ro
     """The route a flag gives, or ``None`` when the flag does not decide."""
     if flag is None:
         return None
-    if flag.everyone is True:
-        return Route("rq", f"{origin}-everyone")
-    if flag.everyone is False:
-        return Route("celery", f"{origin}-everyone")
+    if flag.everyone is not None:
+        return Route(conf.candidate() if flag.everyone else conf.baseline(), f"{origin}-everyone")
     if flag.percent is not None:
-        backend = "rq" if bucket(routing_key) < float(flag.percent) else "celery"
+        backend = conf.candidate() if bucket(routing_key) < float(flag.percent) else conf.baseline()
         return Route(backend, f"{origin}-percent")
     return None
 
@@ -99,14 +107,12 @@ flags = FlagSnapshot()
 
 
 def route(task_name: str, queue_name: str, routing_key: str) -> Route:
-    """The backend for one dispatch: task flag, then queue flag, then the default.
+    """The backend for one dispatch: task flag, then queue flag, then the baseline.
 
-    A flag naming a backend the project no longer runs (Celery, after its
-    removal) falls back to the default rather than failing the dispatch.
+    A flag says *candidate* or *baseline*, never a backend's name, so when the
+    migration is over (both roles name the same backend) every flag leads there.
     """
     decided = decide(flags.get(conf.task_flag_name(task_name)), routing_key, "task-flag")
     if decided is None:
         decided = decide(flags.get(conf.queue_flag_name(queue_name)), routing_key, "flag")
-    if decided is not None and decided.backend not in conf.backends():
-        return Route(conf.default_backend(), f"{decided.reason}-names-disabled-{decided.backend}")
-    return decided or Route(conf.default_backend(), "default")
+    return decided or Route(conf.baseline(), "default")

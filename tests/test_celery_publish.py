@@ -12,7 +12,7 @@ import redis as redis_lib
 from celery import current_app
 
 from taskbridge import EnqueueError, conf, events
-from taskbridge.backends.celery import CeleryBackend, _same_redis
+from taskbridge.backends.celery.backend import CeleryBackend, _same_redis
 from taskbridge.ledger import key as ledger_key
 from taskbridge.message import Message
 from taskbridge.states import TaskStatus
@@ -81,7 +81,7 @@ def test_records_in_another_database_than_the_broker_are_written_first(settings,
     records_url = redis_url.rsplit("/", 1)[0] + "/3"
     records = redis_lib.Redis.from_url(records_url)
     settings.TASKBRIDGE = {**settings.TASKBRIDGE, "REDIS_URL": records_url}
-    backend = CeleryBackend()
+    backend = CeleryBackend("celery", {})
     assert backend._recording_producers() is None
     set_route("default", everyone=False)
     message = Message(

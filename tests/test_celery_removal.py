@@ -1,5 +1,6 @@
 """The end state of the migration: Celery removed the way docs/architecture.md says
-(no backend/celery.py, no CELERY_* settings, BACKENDS = ("rq",)), and celery not
+(no backend/celery.py, no CELERY_* settings, only the RQ backend, which is both
+baseline and candidate), and celery not
 importable. The project must still start, declare its tasks and dispatch them."""
 
 import re
@@ -28,7 +29,10 @@ def _remove_celery(project):
     (project / "backend" / "__init__.py").write_text("")
     settings = project / "backend" / "settings" / "base.py"
     text = re.sub(r"^CELERY_.*\n", "", settings.read_text(), flags=re.M)
-    text += '\nTASKBRIDGE["BACKENDS"] = ("rq",)\nTASKBRIDGE["DEFAULT_BACKEND"] = "rq"\n'
+    text += (
+        '\nTASKBRIDGE["BACKENDS"] = {"rq": TASKBRIDGE["BACKENDS"]["rq"]}'
+        '\nTASKBRIDGE["BASELINE"] = TASKBRIDGE["CANDIDATE"] = "rq"\n'
+    )
     settings.write_text(text)
 
 

@@ -24,9 +24,10 @@ from tests.taskapp import tasks
 @pytest.fixture
 def fake_redis(monkeypatch):
     server = fakeredis.FakeRedis()
+    get_backend("rq")  # imported before the patches: it binds taskbridge.redis.connection at import
     monkeypatch.setattr(tb_redis, "connection", lambda: server)
     monkeypatch.setattr("taskbridge.ledger.connection", lambda: server)
-    monkeypatch.setattr("taskbridge.backends.rq.connection", lambda: server)
+    monkeypatch.setattr("taskbridge.backends.rq.backend.connection", lambda: server)
     get_backend("rq")._queues.clear()
     yield server
     get_backend("rq")._queues.clear()
@@ -129,7 +130,7 @@ def test_handle_round_trips_through_a_string():
 
 @pytest.mark.django_db
 def test_using_rejects_bad_options():
-    with pytest.raises(ValueError, match="countdown or eta"):
+    with pytest.raises(ValueError, match="countdown/eta"):
         import datetime as dt
 
         tasks.add.using(countdown=1, eta=dt.datetime.now(dt.timezone.utc))

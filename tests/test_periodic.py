@@ -21,10 +21,12 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from taskbridge import periodic, routing
-from taskbridge.celery import _route, settings_for_celery
-from taskbridge.periodic import CELERY_TICK_TASK, Entry, Timing
-from taskbridge.periodic.celery import PeriodSchedule
-from taskbridge.periodic.rq import META, PeriodicJob, TaskbridgeScheduler
+from taskbridge.backends.celery.config import _route, settings_for_celery
+from taskbridge.backends.celery.periodic import CELERY_TICK_TASK
+from taskbridge.periodic import Entry, Timing
+from taskbridge.backends.celery.periodic import PeriodSchedule
+from taskbridge.backends.rq import periodic as periodic_rq
+from taskbridge.backends.rq.periodic import META, RQ_JOB_PREFIX, PeriodicJob, TaskbridgeScheduler
 from tests.conftest import set_route
 
 UTC = dt.timezone.utc
@@ -286,9 +288,7 @@ def test_the_claim_outlives_every_tick_that_may_still_run(db, sent, redis_conn):
 def scheduler():
     scheduler = TaskbridgeScheduler()
     yield scheduler
-    from taskbridge.periodic import rq
-
-    rq.sync({}, scheduler)
+    periodic_rq.sync({}, scheduler)
 
 
 def _sync(*extra: str) -> str:
@@ -303,7 +303,7 @@ def _snapshot(scheduler) -> dict:
     return {
         job_id: (score, conn.hgetall(f"rq:job:{job_id}"))
         for job_id, score in members.items()
-        if job_id.startswith(periodic.RQ_JOB_PREFIX)
+        if job_id.startswith(RQ_JOB_PREFIX)
     }
 
 
@@ -326,7 +326,7 @@ def test_sync_adds_then_changes_nothing(settings, scheduler):
     assert first["taskbridge-periodic-sync-b"][0] == Timing(cron="15 2 * * *").next_start(time.time())
     # JSON on the wire, never pickle.
     data = json.loads(zlib.decompress(job[b"data"]))
-    assert data[0] == "taskbridge.periodic.rq.run_tick"
+    assert data[0] == "taskbridge.backends.rq.periodic.run_tick"
     assert data[2] == [{"name": "sync-a", "task": MARK, "every": 60, "args": ["a"], "kwargs": {}}]
     assert json.loads(job[b"meta"]) == {META: {"every": 60}}
     assert job[b"origin"] == b"default"
@@ -409,7 +409,7 @@ def test_the_rq_scheduler_fires_at_period_starts_as_json(settings, scheduler):
         assert score == Timing(every=60).next_start(before)
         assert before <= job.meta[META]["fired_at"] <= time.time()
         assert job.meta[META]["every"] == 60
-        assert json.loads(zlib.decompress(conn.hget(f"rq:job:{job_id}", "data")))[0] == "taskbridge.periodic.rq.run_tick"
+        assert json.loads(zlib.decompress(conn.hget(f"rq:job:{job_id}", "data")))[0] == "taskbridge.backends.rq.periodic.run_tick"
     finally:
         queue.remove(job_id)
 

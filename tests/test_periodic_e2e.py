@@ -17,10 +17,11 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from taskbridge import periodic, routing
-from taskbridge.periodic import CELERY_TICK_TASK, Entry
-from taskbridge.periodic.celery import FIRED_AT_HEADER
-from taskbridge.periodic import rq as periodic_rq
-from taskbridge.periodic.rq import META, TaskbridgeScheduler
+from taskbridge.backends.celery.periodic import CELERY_TICK_TASK
+from taskbridge.periodic import Entry
+from taskbridge.backends.celery.periodic import FIRED_AT_HEADER
+from taskbridge.backends.rq import periodic as periodic_rq
+from taskbridge.backends.rq.periodic import META, TaskbridgeScheduler, rq_job_id
 from taskbridge.compare.times import parse_iso
 from tests.conftest import set_route
 from tests.support.schedulers import celery_beat_command, rq_scheduler_command, wait_for_beat, wait_for_rq_scheduler
@@ -187,9 +188,9 @@ def test_duplicate_ticks_run_the_period_once(transactional_db, workers, redis_co
     start = int(entry.period_start(fired_at))
 
     # Two rq-scheduler instances that both found the same job due (what an expired lock allows).
-    job_id = entry.rq_job_id
+    job_id = rq_job_id(entry)
     one, two = TaskbridgeScheduler(name=f"a-{token}"), TaskbridgeScheduler(name=f"b-{token}")
-    one.schedule(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1), "taskbridge.periodic.rq.run_tick",
+    one.schedule(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1), "taskbridge.backends.rq.periodic.run_tick",
                  args=[entry.as_message()], id=job_id, queue_name="default", result_ttl=-1, meta={META: {"every": 60}})
     try:
         seen_by_one = [job for job in one.get_jobs_to_queue() if job.id == job_id]

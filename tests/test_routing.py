@@ -40,12 +40,23 @@ def test_everyone_no_routes_to_celery():
 
 
 @pytest.mark.django_db
-def test_missing_flag_uses_configured_default(settings):
+def test_missing_flag_uses_the_baseline(settings):
     Flag.objects.filter(name=conf.queue_flag_name("default")).delete()
     routing.flags.invalidate()
     assert routing.route(TASK, "default", "k") == routing.Route("celery", "default")
-    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "DEFAULT_BACKEND": "rq"}
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BASELINE": "rq", "CANDIDATE": "celery"}
     assert routing.route(TASK, "default", "k") == routing.Route("rq", "default")
+
+
+@pytest.mark.django_db
+def test_flags_name_roles_so_swapping_them_migrates_the_other_way(settings):
+    set_route("default", everyone=True)
+    assert routing.route(TASK, "default", "k").backend == "rq"
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BASELINE": "rq", "CANDIDATE": "celery"}
+    assert routing.route(TASK, "default", "k").backend == "celery"
+    set_route("default", everyone=None, percent=50)
+    routed = {routing.route(TASK, "default", f"k{i}").backend for i in range(200)}
+    assert routed == {"celery", "rq"}
 
 
 @pytest.mark.django_db
@@ -119,7 +130,9 @@ def test_flag_change_is_seen_by_a_second_process_within_a_second(worker_env):
 
 
 @pytest.mark.django_db
-def test_flag_naming_a_disabled_backend_falls_back_to_the_default(settings):
-    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BACKENDS": ("rq",), "DEFAULT_BACKEND": "rq"}
-    set_route("default", everyone=False)
-    assert routing.route(TASK, "default", "k") == routing.Route("rq", "flag-everyone-names-disabled-celery")
+def test_once_the_migration_is_over_every_flag_leads_to_the_one_backend(settings):
+    rq_only = {"rq": settings.TASKBRIDGE["BACKENDS"]["rq"]}
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "BACKENDS": rq_only, "BASELINE": "rq", "CANDIDATE": "rq"}
+    for everyone, percent in ((False, None), (True, None), (None, 30)):
+        set_route("default", everyone=everyone, percent=percent)
+        assert routing.route(TASK, "default", "k").backend == "rq"

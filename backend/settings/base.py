@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from taskbridge.queues import rq_queues
+from taskbridge.backends.rq.config import rq_queues
 
 from .env import database_from_url, env_bool, env_list, env_str
 
@@ -87,7 +87,9 @@ WAFFLE_CREATE_MISSING_FLAGS = False
 
 # The one place the queues and their timeouts are declared. django-rq's
 # RQ_QUEUES below and Celery's queues, routes and time limits
-# (taskbridge.celery.configure) are derived from it.
+# (taskbridge.backends.celery.config.configure) are derived from it.
+# BASELINE is the backend this project migrates from, CANDIDATE the one it moves
+# to; a queue's waffle flag sends its dispatches to one or the other.
 TASKBRIDGE = {
     "QUEUES": {
         "default": {"timeout": 3600},
@@ -97,7 +99,12 @@ TASKBRIDGE = {
         "validation": {"timeout": 3600},
         "maintenance": {"timeout": 86400},
     },
-    "DEFAULT_BACKEND": "celery",
+    "BACKENDS": {
+        "celery": {"BACKEND": "taskbridge.backends.celery.backend.CeleryBackend"},
+        "rq": {"BACKEND": "taskbridge.backends.rq.backend.RQBackend"},
+    },
+    "BASELINE": "celery",
+    "CANDIDATE": "rq",
     "REDIS_URL": REDIS_URL,
     "EVENT_LOG": env_str("TASKBRIDGE_EVENT_LOG", "") or None,
     # `manage.py taskbridge demo`: the staged cutover of this project's workload.
@@ -119,10 +126,10 @@ RQ = {
     # One explicit behaviour on both backends: enqueue() sends now,
     # enqueue_on_commit() waits for the transaction (taskbridge.dispatch).
     "COMMIT_MODE": "auto",
-    "JOB_CLASS": "taskbridge.backends.rq_worker.TaskbridgeJob",
-    "WORKER_CLASS": "taskbridge.backends.rq_worker.TaskbridgeWorker",
+    "JOB_CLASS": "taskbridge.backends.rq.worker.TaskbridgeJob",
+    "WORKER_CLASS": "taskbridge.backends.rq.worker.TaskbridgeWorker",
     # rq-scheduler with JSON jobs (stock rq-scheduler uses RQ's default, non-JSON serializer); see docs/periodic.md.
-    "SCHEDULER_CLASS": "taskbridge.periodic.rq.TaskbridgeScheduler",
+    "SCHEDULER_CLASS": "taskbridge.backends.rq.periodic.TaskbridgeScheduler",
 }
 
 CELERY_BROKER_URL = REDIS_URL

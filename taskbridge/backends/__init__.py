@@ -8,15 +8,10 @@ from typing import TYPE_CHECKING, Any
 from django.utils.module_loading import import_string
 
 from .. import conf
+from ..errors import BackendNotConfigured
 
 if TYPE_CHECKING:
     from .base import Backend
-
-#: What ``TASKBRIDGE["BACKENDS"]`` means when unset: the migration this project was built for.
-DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
-    "celery": {"BACKEND": "taskbridge.backends.celery.CeleryBackend"},
-    "rq": {"BACKEND": "taskbridge.backends.rq.RQBackend"},
-}
 
 _instances: dict[str, Backend] = {}
 
@@ -26,15 +21,25 @@ def enabled() -> tuple[str, ...]:
 
 
 def get_backend(name: str) -> Backend:
+    """The backend configured under alias ``name`` (one instance per process)."""
     backend = _instances.get(name)
     if backend is None:
         configured = conf.backends()
         if name not in configured:
-            raise LookupError(f"backend {name!r} is not enabled (TASKBRIDGE['BACKENDS'] = {tuple(configured)})")
-        backend = _instances[name] = import_string(configured[name]["BACKEND"])()
+            raise BackendNotConfigured(f"backend {name!r} is not configured (TASKBRIDGE['BACKENDS'] = {tuple(configured)})")
+        params = configured[name]
+        backend = _instances[name] = import_string(params["BACKEND"])(name, params)
     return backend
 
 
-def register_everywhere(task: Any) -> None:
-    for name in enabled():
-        get_backend(name).register(task)
+def all_backends() -> list[Backend]:
+    return [get_backend(name) for name in enabled()]
+
+
+def alias_of(path: str) -> str:
+    """The alias the backend class at dotted ``path`` is configured under: worker-side code of
+    a backend (which runs without a dispatch telling it) names itself in events and records by it."""
+    for alias, params in conf.backends().items():
+        if params["BACKEND"] == path:
+            return alias
+    raise BackendNotConfigured(f"{path} is not in TASKBRIDGE['BACKENDS'] {tuple(conf.backends())}")

@@ -1,26 +1,63 @@
-"""The interface every backend implements; the router and the execution path use nothing else."""
+"""The interface every backend implements; routing, dispatch, handles, the cutover page and
+the checks use nothing else.
+
+A backend is configured under an alias in ``TASKBRIDGE["BACKENDS"]``
+(``{"rq": {"BACKEND": "taskbridge.backends.rq.backend.RQBackend"}}``) and
+instantiated once per process with that alias and its options. Everything that
+knows one task queue library lives in that backend's package: sending, cancelling
+and reading a job, the worker classes that run jobs through
+:func:`taskbridge.execution.run`, periodic glue, worker presence and checks.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from django.core.checks import CheckMessage
+
     from ..message import Message
     from ..states import TaskStatus
-    from ..declaration import Task
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker process, named so an operator can find it: host and pid."""
+
+    name: str
+    host: str
+    pid: int | None
+    queues: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.pid}" if self.pid else self.host or self.name
 
 
 class Backend(ABC):
-    name: str
+    #: Do separate worker processes run the jobs? ``False``: ``send`` runs the job
+    #: before it returns (no queue, no worker presence, nothing to cancel).
+    runs_in_workers: bool = True
 
-    def register(self, task: Task) -> None:
-        """Make a declared task known to this backend's workers (no-op where importing suffices)."""
+    #: Extra ``manage.py taskbridge`` subcommands this backend brings, name -> module path
+    #: (each module as in :mod:`taskbridge.cli`).
+    commands: dict[str, str] = {}
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        #: The name this backend has in settings, events, job records and handles.
+        self.alias = alias
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.alias!r}>"
 
     @abstractmethod
     def send(self, message: Message, record: TaskStatus | None) -> None:
         """Enqueue ``message``; when ``record`` is given, also write the job's ledger record
-        (before the job can start), atomically with the enqueue where the backend allows."""
+        (before the job can start), atomically with the enqueue where the backend allows.
+        Raises on any failure; then nothing may be left enqueued."""
 
     @abstractmethod
     def cancel(self, job_id: str, queue: str, phase: str) -> None:
@@ -29,3 +66,11 @@ class Backend(ABC):
     @abstractmethod
     def status(self, job_id: str, queue: str) -> TaskStatus | None:
         """The state the backend itself reports, or ``None`` when it does not know the job."""
+
+    def workers(self) -> dict[str, list[WorkerInfo]]:
+        """Live workers by the queue they consume; may take up to a second (a broadcast)."""
+        return {}
+
+    def check(self) -> list[CheckMessage]:
+        """System check messages about this backend's configuration."""
+        return []

@@ -7,7 +7,7 @@ Leases are short so that a dead worker is noticed within a couple of seconds.
 """
 
 from backend.settings.test import *  # noqa: F403
-from taskbridge.queues import rq_queues
+from taskbridge.backends.rq.config import rq_queues
 
 ISOLATED_QUEUE = "parity_isolated"
 

@@ -1,6 +1,7 @@
 """``manage.py taskbridge <subcommand>``: each subcommand is a module in ``taskbridge.cli``,
-plus any the project names in ``TASKBRIDGE["COMMANDS"]`` (name -> module path), so a
-project can add its own (the demo of this repository lives outside taskbridge)."""
+plus those each configured backend brings (``Backend.commands``) and any the project
+names in ``TASKBRIDGE["COMMANDS"]`` (name -> module path), so a project can add its
+own (the demo of this repository lives outside taskbridge)."""
 
 import importlib
 import pkgutil
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 import taskbridge.cli
 from taskbridge import conf
+from taskbridge.backends import all_backends
 
 
 def _subcommands() -> dict[str, Any]:
@@ -18,6 +20,9 @@ def _subcommands() -> dict[str, Any]:
         for info in pkgutil.iter_modules(taskbridge.cli.__path__)
         if not info.name.startswith("_")
     }
+    for backend in all_backends():
+        for name, path in backend.commands.items():
+            found[name] = importlib.import_module(path)
     for name, path in conf.option("COMMANDS").items():
         found[name] = importlib.import_module(path)
     return found

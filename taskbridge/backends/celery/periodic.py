@@ -1,8 +1,8 @@
 """The Celery beat side: beat's schedule from ``TASKBRIDGE["SCHEDULE"]`` and the tick task it fires.
 
-``taskbridge.celery.settings_for_celery`` puts :func:`beat_schedule` into
+:func:`.config.settings_for_celery` puts :func:`beat_schedule` into
 ``beat_schedule``, so ``celery -A backend beat`` needs no schedule of its own.
-Each entry fires :data:`~taskbridge.periodic.CELERY_TICK_TASK` with the entry as
+Each entry fires :data:`CELERY_TICK_TASK` with the entry as
 its argument, on :class:`PeriodSchedule`: due once per period, at the period's
 start (the same period arithmetic the tick and rq-scheduler use, rather than
 Celery's own ``schedule``/``crontab``, which count from the last run and drift).
@@ -19,8 +19,11 @@ from typing import Any
 from celery import shared_task, signals
 from celery.schedules import BaseSchedule, schedstate
 
-from . import CELERY_TICK_TASK, Entry, Timing, entries
+from ...periodic import Entry, Timing, entries, resolve, tick
+from .worker import alias
 
+#: The Celery task beat fires.
+CELERY_TICK_TASK = "taskbridge.periodic.celery_tick"
 FIRED_AT_HEADER = "taskbridge_fired_at"
 
 
@@ -76,8 +79,6 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
 def tick_queue(args: Any) -> str | None:
     """The queue a tick is published to: the queue of the task its entry runs."""
-    from . import resolve
-
     try:
         return resolve(Entry.from_message(args[0])).queue
     except Exception:  # routing must not fail a publish; the tick reports the problem when it runs
@@ -99,8 +100,6 @@ def _stamp_ticks_in_beat(**_: Any) -> None:
 @shared_task(name=CELERY_TICK_TASK, bind=True, ignore_result=True, max_retries=0)
 def celery_tick(self: Any, entry: dict[str, Any]) -> dict[str, Any]:
     """Beat fired ``entry``: run its period once (see :func:`taskbridge.periodic.tick`)."""
-    from . import tick
-
     request = self.request
     fired_at = getattr(request, FIRED_AT_HEADER, None) or (request.headers or {}).get(FIRED_AT_HEADER)
-    return tick(Entry.from_message(entry), "celery", fired_at).as_dict()
+    return tick(Entry.from_message(entry), alias(), fired_at).as_dict()

@@ -30,8 +30,14 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
 
-from ..backends.rq_worker import TaskbridgeJob
-from . import RQ_JOB_PREFIX, RQ_TICK_FUNC, Entry, Timing, _iso, resolve, tick
+from ...periodic import Entry, Timing, _iso, resolve, tick
+from ...redis import connection as taskbridge_connection
+from .worker import TaskbridgeJob, alias
+
+#: The function rq-scheduler's jobs call on an RQ worker (allowed by :data:`.worker.INTERNAL`).
+RQ_TICK_FUNC = "taskbridge.backends.rq.periodic.run_tick"
+#: rq-scheduler job ids taskbridge owns: ``taskbridge-periodic-<entry>``.
+RQ_JOB_PREFIX = "taskbridge-periodic-"
 
 #: Job meta key: the entry's timing (written by sync) and the last fire time (by the scheduler).
 META = "taskbridge_periodic"
@@ -58,8 +64,6 @@ class TaskbridgeScheduler(Scheduler):
     def __init__(self, queue_name: str = "default", queue: Any = None, interval: float = 5, connection: Any = None,
                  job_class: Any = None, queue_class: Any = None, name: str | None = None) -> None:
         if connection is None:
-            from ..redis import connection as taskbridge_connection
-
             connection = taskbridge_connection()
         super().__init__(queue_name=queue_name, queue=queue, interval=interval, connection=connection,
                          job_class=PeriodicJob, queue_class=queue_class, name=name)
@@ -84,13 +88,17 @@ class TaskbridgeScheduler(Scheduler):
             pipe.execute()
 
 
+def rq_job_id(entry: Entry) -> str:
+    return RQ_JOB_PREFIX + entry.name
+
+
 def run_tick(entry: dict[str, Any]) -> dict[str, Any]:
     """What rq-scheduler's job runs on an RQ worker: one tick of ``entry`` (see ``taskbridge.periodic.tick``)."""
     from rq import get_current_job
 
     job = get_current_job()
     fired_at = ((job.meta or {}).get(META) or {}).get("fired_at") if job is not None else None
-    return tick(Entry.from_message(entry), "rq", fired_at).as_dict()
+    return tick(Entry.from_message(entry), alias(), fired_at).as_dict()
 
 
 # -- sync -------------------------------------------------------------------------------------------
@@ -148,7 +156,7 @@ def sync(schedule: Mapping[str, Entry], scheduler: TaskbridgeScheduler | None = 
     }
     report = SyncReport()
     for name, entry in sorted(schedule.items()):
-        job_id = entry.rq_job_id
+        job_id = rq_job_id(entry)
         want = _desired(entry, queues[name])
         try:
             existing = PeriodicJob.fetch(job_id, connection=conn)
@@ -175,7 +183,7 @@ def sync(schedule: Mapping[str, Entry], scheduler: TaskbridgeScheduler | None = 
             args=[entry.as_message()], id=job_id, queue_name=queues[name], timeout=TICK_TIMEOUT, result_ttl=-1,
             meta={META: entry.timing.as_dict()}, description=f"taskbridge periodic tick {name}: {entry.describe()}",
         )
-    wanted = {entry.rq_job_id for entry in schedule.values()}
+    wanted = {rq_job_id(entry) for entry in schedule.values()}
     for job_id in sorted(set(scheduled) - wanted):
         name = job_id[len(RQ_JOB_PREFIX):]
         report.removed.append(name)

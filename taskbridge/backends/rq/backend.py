@@ -1,4 +1,4 @@
-"""RQ backend: jobs go through django-rq's queues, JSON-serialised."""
+"""The RQ backend's client side: jobs go through django-rq's queues, JSON-serialised."""
 
 from __future__ import annotations
 
@@ -6,23 +6,26 @@ import datetime as dt
 import math
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from ..ledger import dispatch_record
-from ..redis import connection
-from ..states import TaskStatus
-from .base import Backend
+from django.conf import settings
+from django.core import checks
+
+from ...ledger import dispatch_record
+from ...redis import connection
+from ...states import TaskStatus
+from ..base import Backend, WorkerInfo
 
 if TYPE_CHECKING:
     from rq import Queue
 
-    from ..message import Message
+    from ...message import Message
 
 _STATES = {
     JobStatus.QUEUED: TaskStatus.QUEUED,
@@ -43,19 +46,24 @@ def not_before(eta: dt.datetime) -> dt.datetime:
 
 
 class RQBackend(Backend):
-    name = "rq"
+    commands = {
+        "scheduler": "taskbridge.backends.rq.cli_scheduler",
+        "schedule-sync": "taskbridge.backends.rq.cli_schedule_sync",
+    }
 
-    def __init__(self) -> None:
-        self._queues: dict[tuple[int, str], Queue] = {}
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self._queues: dict[str, Queue] = {}
 
     def queue(self, name: str) -> Queue:
         """django-rq's queue, on taskbridge's connection so one pipeline can carry both writes."""
         import django_rq
 
-        cache_key = (os.getpid(), name)
-        if cache_key not in self._queues:
-            self._queues[cache_key] = django_rq.get_queue(name, connection=connection(), serializer=JSONSerializer)
-        return self._queues[cache_key]
+        conn = connection()
+        cached = self._queues.get(name)
+        if cached is None or cached.connection is not conn:
+            cached = self._queues[name] = django_rq.get_queue(name, connection=conn, serializer=JSONSerializer)
+        return cached
 
     def send(self, message: Message, record: TaskStatus | None) -> None:
         queue = self.queue(message.task.queue)
@@ -72,7 +80,7 @@ class RQBackend(Backend):
         with queue.connection.pipeline() as pipe:
             pipe.multi()
             if record is not None:
-                for command in dispatch_record(message, self.name, record):
+                for command in dispatch_record(message, self.alias, record):
                     pipe.execute_command(*command)
             if message.eta is not None:
                 queue.schedule_job(job, not_before(message.eta), pipeline=pipe)
@@ -80,11 +88,9 @@ class RQBackend(Backend):
                 queue.enqueue_job(job, pipeline=pipe)
             pipe.execute()
 
-    def _fetch(self, job_id: str):
-        from .rq_worker import TaskbridgeJob
-
+    def _fetch(self, job_id: str) -> Job | None:
         try:
-            return TaskbridgeJob.fetch(job_id, connection=connection(), serializer=JSONSerializer)
+            return Job.fetch(job_id, connection=connection(), serializer=JSONSerializer)
         except NoSuchJobError:
             return None
 
@@ -115,3 +121,36 @@ class RQBackend(Backend):
         if job is None:
             return None
         return _STATES.get(job.get_status(), TaskStatus.UNKNOWN)
+
+    def workers(self) -> dict[str, list[WorkerInfo]]:
+        from rq import Worker
+
+        by_queue: dict[str, list[WorkerInfo]] = {}
+        for worker in Worker.all(connection=connection()):
+            info = WorkerInfo(name=worker.name, host=worker.hostname or "", pid=worker.pid, queues=tuple(worker.queue_names()))
+            for name in info.queues:
+                by_queue.setdefault(name, []).append(info)
+        return by_queue
+
+    def check(self) -> list[checks.CheckMessage]:
+        """Every taskbridge queue is a django-rq queue, JSON-serialised."""
+        from ... import conf
+
+        errors: list[checks.CheckMessage] = []
+        rq_queues = getattr(settings, "RQ_QUEUES", {})
+        for name in conf.queues():
+            if name not in rq_queues:
+                errors.append(
+                    checks.Error(
+                        f"queue {name!r} is in TASKBRIDGE['QUEUES'] but not in RQ_QUEUES",
+                        hint="Derive RQ_QUEUES with taskbridge.backends.rq.config.rq_queues(TASKBRIDGE['QUEUES'], REDIS_URL).",
+                        id="taskbridge.E003",
+                    )
+                )
+                continue
+            serializer = rq_queues[name].get("SERIALIZER")
+            if serializer != "rq.serializers.JSONSerializer":
+                errors.append(
+                    checks.Error(f"RQ queue {name!r} must use rq.serializers.JSONSerializer, not {serializer!r}", id="taskbridge.E004")
+                )
+        return errors

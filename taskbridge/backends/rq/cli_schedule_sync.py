@@ -20,7 +20,7 @@ def add_arguments(parser: CommandParser) -> None:
 
 def run(command: Any, dry_run: bool = False) -> Any:
     from taskbridge import periodic
-    from taskbridge.periodic import rq
+    from taskbridge.backends.rq import periodic as rq
 
     try:
         schedule = periodic.entries()

@@ -8,25 +8,20 @@ from celery import Celery
 from kombu import Queue
 
 
-def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
-    from .declaration import get_task
-    from .periodic import CELERY_TICK_TASK
+from ... import conf, registry
+from .periodic import CELERY_TICK_TASK, beat_schedule, tick_queue
 
+
+def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
     if name == CELERY_TICK_TASK:
         # A periodic tick goes to the queue of the task its entry runs.
-        from .periodic.celery import tick_queue
-
         queue = tick_queue(args)
         return {"queue": queue} if queue else None
-
-    declared = get_task(name)
+    declared = registry.get(name)
     return {"queue": declared.queue} if declared is not None else None
 
 
 def settings_for_celery() -> dict[str, Any]:
-    from . import conf
-    from .periodic.celery import beat_schedule
-
     queues = conf.queues()
     longest = max(spec.timeout for spec in queues.values())
     return {
@@ -59,7 +54,8 @@ def settings_for_celery() -> dict[str, Any]:
 
 
 def configure(app: Celery) -> None:
-    """Give ``app`` taskbridge's defaults; CELERY_* settings still override them."""
-    from .periodic import celery as _periodic  # noqa: F401  (registers the periodic tick task beat fires)
+    """Give ``app`` taskbridge's defaults (CELERY_* settings still override them) and
+    register every declared task and the periodic tick with it."""
+    from . import worker  # noqa: F401  (registers declared tasks, records lost pool processes)
 
     app.add_defaults(settings_for_celery)

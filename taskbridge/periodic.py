@@ -2,9 +2,9 @@
 
 ``TASKBRIDGE["SCHEDULE"]`` maps an entry name to a declared taskbridge task,
 its arguments and a timing (``every`` seconds, or a five-field ``cron``
-expression in UTC). Both schedulers are fed from it (``taskbridge.periodic.celery``
-builds Celery beat's schedule, ``taskbridge.periodic.rq`` syncs rq-scheduler's
-jobs) and both fire the same thing: a *tick* for the entry, carrying the entry
+expression in UTC). Every backend's scheduler is fed from it (the Celery backend
+builds beat's schedule, the RQ backend syncs rq-scheduler's jobs; each in its
+package's ``periodic`` module) and each fires the same thing: a *tick* for the entry, carrying the entry
 itself and the moment the scheduler fired.
 
 A tick (:func:`tick`) turns the fire time into a *period* (interval: the
@@ -21,6 +21,7 @@ the reason. See ``docs/periodic.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -33,24 +34,19 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .. import conf
+from . import arguments, conf, correlation, events, registry, routing
+from .dispatch import send
+from .message import Message
+from .redis import connection
 
 if TYPE_CHECKING:
-    from ..declaration import Task
-    from ..routing import Route
+    from .declaration import Task
+    from .routing import Route
 
-#: The Celery task beat fires (registered by ``taskbridge.periodic.celery``).
-CELERY_TICK_TASK = "taskbridge.periodic.celery_tick"
-#: The function rq-scheduler's jobs call on an RQ worker.
-RQ_TICK_FUNC = "taskbridge.periodic.rq.run_tick"
-#: rq-scheduler job ids taskbridge owns: ``taskbridge-periodic-<entry>``.
-RQ_JOB_PREFIX = "taskbridge-periodic-"
 #: Period claims: ``taskbridge:period:<entry>:<period start>``.
 CLAIM_PREFIX = "taskbridge:period:"
 #: A tick that runs this many periods after its period began is dropped.
 LATE_PERIODS = 2
-#: The schedulers that fire ticks, named like the backends whose workers run them.
-SCHEDULERS = ("celery", "rq")
 
 SKIP_CLAIMED = "period already claimed"
 SKIP_LATE = "periodic tick too late"
@@ -141,10 +137,6 @@ class Entry:
     def routing_key(self, period_start: float) -> str:
         return f"{self.name}:{int(period_start)}"
 
-    @property
-    def rq_job_id(self) -> str:
-        return RQ_JOB_PREFIX + self.name
-
     def describe(self) -> str:
         return f"{self.task} {self.timing.describe()}"
 
@@ -183,7 +175,6 @@ class Entry:
         kwargs = raw.get("kwargs", {})
         if not isinstance(kwargs, Mapping):
             raise ImproperlyConfigured(f"{where}: 'kwargs' must be a dict, got {type(kwargs).__name__}")
-        from .. import arguments
 
         try:
             arguments.validate(task, tuple(args), dict(kwargs))
@@ -206,9 +197,8 @@ def entries() -> dict[str, Entry]:
 
 def resolve(entry: Entry) -> Task:
     """The declared task an entry runs, with its arguments checked against the signature."""
-    from ..declaration import get_task
 
-    task = get_task(entry.task)
+    task = registry.get(entry.task)
     if task is None:
         raise ImproperlyConfigured(
             f"{_where(entry.name)}: {entry.task!r} is not a declared taskbridge task "
@@ -241,7 +231,6 @@ _scripts: tuple[Any, Any, Any] | None = None
 
 
 def _claim_scripts() -> tuple[Any, Any]:
-    from ..redis import connection
 
     global _scripts
     conn = connection()
@@ -299,8 +288,6 @@ def _iso(t: float) -> str:
 
 def _send(task: Task, entry: Entry, job_id: str, decided: Route, correlation_id: str):
     """Dispatch the period's run to the backend the tick routed it to (taskbridge's own send path)."""
-    from ..dispatch import send
-    from ..message import Message
 
     message = Message(
         task=task,
@@ -319,29 +306,26 @@ def _send(task: Task, entry: Entry, job_id: str, decided: Route, correlation_id:
 def tick(entry: Entry, scheduler: str, fired_at: float | None = None, *, now: float | None = None) -> TickOutcome:
     """One scheduler fire of ``entry``: run the period once, on the routed backend, or record why not.
 
-    ``scheduler`` is the side that fired (``celery`` for beat, ``rq`` for
-    rq-scheduler); ``fired_at`` is when it fired (the period is taken from it,
+    ``scheduler`` is the alias of the backend whose scheduler fired (Celery
+    beat, rq-scheduler); ``fired_at`` is when it fired (the period is taken from it,
     so a tick that waits in a queue still belongs to the period it was fired
     for). Safe to call any number of times per period from any process.
     """
-    from .. import correlation, events, routing
 
-    if scheduler not in SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
+    if scheduler not in conf.backends():
+        raise ValueError(f"scheduler must be a configured backend {tuple(conf.backends())}, got {scheduler!r}")
     now = time.time() if now is None else now
     fired_at = now if fired_at is None else float(fired_at)
     task = resolve(entry)
     start = entry.period_start(fired_at)
     job_id = entry.job_id(start)
     correlation_id = correlation.get_or_new()
-    common = {
-        "queue": task.queue, "task": task.name, "job_id": job_id, "attempt": 1, "correlation_id": correlation_id,
-        "entry": entry.name, "period": _iso(start), "scheduler": scheduler,
-    }
+    subject = events.Subject(scheduler, task.queue, task.name, job_id, 1, correlation_id)
+    common = {"entry": entry.name, "period": _iso(start), "scheduler": scheduler}
 
     limit = LATE_PERIODS * entry.timing.length(start)
     if now - start >= limit:
-        events.emit(events.SKIPPED, backend=scheduler, reason=SKIP_LATE, late_s=round(now - start, 3), limit_s=limit, **common)
+        events.emit(events.SKIPPED, subject, reason=SKIP_LATE, late_s=round(now - start, 3), limit_s=limit, **common)
         return TickOutcome(entry.name, start, job_id, "skipped", scheduler, SKIP_LATE)
 
     decided = routing.route(task.name, task.queue, entry.routing_key(start))
@@ -351,7 +335,7 @@ def tick(entry: Entry, scheduler: str, fired_at: float | None = None, *, now: fl
     }
     held = claim(entry, start, holder)
     if held is not None:
-        events.emit(events.SKIPPED, backend=held.get("backend"), reason=SKIP_CLAIMED, claimed_by=held.get("scheduler"), **common)
+        events.emit(events.SKIPPED, dataclasses.replace(subject, backend=held.get("backend")), reason=SKIP_CLAIMED, claimed_by=held.get("scheduler"), **common)
         return TickOutcome(entry.name, start, job_id, "skipped", held.get("backend"), SKIP_CLAIMED, held.get("scheduler"))
     try:
         _send(task, entry, job_id, decided, correlation_id)

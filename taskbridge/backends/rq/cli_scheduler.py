@@ -3,7 +3,7 @@
 This is the documented RQ scheduler start (Procfile ``rq_scheduler``). Stock
 ``manage.py rqscheduler`` would create and read jobs with RQ's default, non-JSON serializer (rq-scheduler
 0.14 has no serializer option) unless ``RQ["SCHEDULER_CLASS"]`` names
-``taskbridge.periodic.rq.TaskbridgeScheduler``; see docs/periodic.md.
+``taskbridge.backends.rq.periodic.TaskbridgeScheduler``; see docs/periodic.md.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def handle(command: Any, options: dict[str, Any]) -> None:
     from rq_scheduler.utils import setup_loghandlers
 
     from taskbridge import periodic
-    from taskbridge.cli import schedule_sync
-    from taskbridge.periodic.rq import TaskbridgeScheduler
+    from taskbridge.backends.rq import cli_schedule_sync as schedule_sync
+    from taskbridge.backends.rq.periodic import TaskbridgeScheduler
 
     interval = options["interval"]
     if interval <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from rq.job import Job
@@ -18,19 +19,28 @@ from rq.timeouts import JobTimeoutException
 from django.utils.module_loading import autodiscover_modules
 from rq.worker import DequeueStrategy, Worker
 
-from .. import execution
-from ..declaration import Task
+from ... import custody, execution, registry
+from .. import alias_of
+
+
+#: Functions of taskbridge's own that RQ jobs may name besides declared tasks.
+INTERNAL = frozenset({"taskbridge.backends.rq.periodic.run_tick"})  # periodic.RQ_TICK_FUNC
 
 
 class RetryScheduled(Exception):
     """Ends a run that asked for a retry; RQ then re-schedules the job (retries_left is set)."""
 
 
+@lru_cache(maxsize=1)
+def alias() -> str:
+    return alias_of("taskbridge.backends.rq.backend.RQBackend")
+
+
 class _RunningRQJob:
-    backend = "rq"
     timeout_errors = (JobTimeoutException,)
 
     def __init__(self, job: Job) -> None:
+        self.backend = alias()
         self.job = job
         meta = job.meta.get("taskbridge", {})
         self.job_id = job.id
@@ -47,23 +57,27 @@ class _RunningRQJob:
         meta["due_at"] = due
         self.job.retries_left = 1
         # RQ schedules at now + interval, truncated to the second: aim at the whole second
-        # at or after ``due`` so the retry never comes early (see backends.rq.not_before).
+        # at or after ``due`` so the retry never comes early (see backend.not_before).
         self.job.retry_intervals = [math.ceil(due) - now + 0.001 if countdown > 0 else 0]
         self.job.save_meta()
         raise RetryScheduled(f"retry in {countdown}s (attempt {self.attempt + 1})")
 
 
 class TaskbridgeJob(Job):
+    """Runs only what was declared: a ``@task`` through the execution path, or one of the
+    backend's own entry points (:data:`INTERNAL`). Anything else named in a job (say
+    ``os.mkdir``, written straight into Redis) is never imported or called: the job
+    fails as ``unknown_task``, visibly, and the worker runs on."""
+
     def _execute(self) -> Any:
-        try:
-            func = self.func
-        except (ImportError, AttributeError, ValueError):
-            meta = self.meta.get("taskbridge", {})
-            execution.unknown_task("rq", self.origin, self.id, self.func_name, meta.get("correlation_id"), int(meta.get("attempt", 1)))
-            raise
-        if not isinstance(func, Task):
+        declared = registry.get(self.func_name)
+        if declared is not None:
+            return execution.run(declared, tuple(self.args), dict(self.kwargs), _RunningRQJob(self))
+        if self.func_name in INTERNAL:
             return super()._execute()
-        return execution.run(func, tuple(self.args), dict(self.kwargs), _RunningRQJob(self))
+        meta = self.meta.get("taskbridge", {})
+        custody.unknown_task(alias(), self.origin, self.id, self.func_name, meta.get("correlation_id"), int(meta.get("attempt", 1)))
+        raise LookupError(f"no task named {self.func_name!r} is declared in this project")
 
 
 class TaskbridgeWorker(Worker):
@@ -86,7 +100,7 @@ class TaskbridgeWorker(Worker):
         timeout). RQ calls this only for an unexpected death, not for a stop-job command."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         if ret_val is not None and os.WIFSIGNALED(ret_val):
-            how = execution.describe_exit(signal_number=os.WTERMSIG(ret_val))
+            how = custody.describe_exit(signal_number=os.WTERMSIG(ret_val))
         else:
-            how = execution.describe_exit(exit_code=os.waitstatus_to_exitcode(ret_val) if ret_val is not None else None)
-        execution.job_lost(job.id, how)
+            how = custody.describe_exit(exit_code=os.waitstatus_to_exitcode(ret_val) if ret_val is not None else None)
+        custody.job_lost(job.id, how)
