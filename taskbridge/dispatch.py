@@ -94,4 +94,5 @@ def send(message: Message, backend_name: str) -> TaskHandle:
         eta=message.eta.isoformat() if message.eta else None,
         countdown=task.countdown if message.eta and task.countdown else None,
     )
+    backend.sent(message)
     return TaskHandle(backend_name, task.queue, message.job_id)

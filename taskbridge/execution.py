@@ -39,9 +39,12 @@ def _ms(seconds: float) -> float:
 
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
     """Run one attempt of a job, holding its lease (taken before the job is marked started)
-    and under its hard time limit."""
-    with ledger().lease(job.job_id, job.attempt), _hard_limit(task.effective_timeout):
-        return _run(task, args, kwargs, job)
+    and, in a worker's job process, under its hard time limit."""
+    with ledger().lease(job.job_id, job.attempt):
+        if not job.kill_past_hard_limit:
+            return _run(task, args, kwargs, job)
+        with _hard_limit(task.effective_timeout):
+            return _run(task, args, kwargs, job)
 
 
 @contextmanager
@@ -49,7 +52,7 @@ def _hard_limit(timeout: int) -> Iterator[None]:
     """The last resort for a task that swallows its timeout exception: its process is killed
     once ``timeout + HARD_TIMEOUT_GRACE`` (+1 s, so Celery's own hard limit, the same
     figure, normally comes first) has passed, and the worker records the job as
-    failed with ``timeout`` (:func:`job_lost`). RQ's own last resort comes only 60 s
+    failed with ``timeout`` (:func:`taskbridge.custody.job_lost`). RQ's own last resort comes only 60 s
     after the timeout; this makes both backends stop such a task at the same time."""
     timer = threading.Timer(timeout + conf.option("HARD_TIMEOUT_GRACE") + 1, os.kill, (os.getpid(), signal.SIGKILL))
     timer.daemon = True

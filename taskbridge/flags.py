@@ -62,9 +62,12 @@ def _changing(context: ChangeContext) -> Iterator[None]:
         _change.context = previous
 
 
-def parse_share(target: str | float | int) -> float:
+def parse_share(target: str | float | int | None) -> float | None:
     """The candidate's share in percent for a route target: ``"baseline"`` / ``"candidate"``,
-    a backend alias, ``"25%"`` or a number from 0 to 100."""
+    a backend alias, ``"25%"`` or a number from 0 to 100; ``None`` (or ``"default"``) for a
+    flag that decides nothing (the dispatch goes to the baseline)."""
+    if target is None or target == "default":
+        return None
     if isinstance(target, str):
         text = target.strip()
         roles = {"baseline": 0.0, conf.baseline(): 0.0, "candidate": 100.0, conf.candidate(): 100.0}
@@ -87,7 +90,7 @@ def parse_share(target: str | float | int) -> float:
 
 def set_route(
     queue: str | None,
-    target: str | float | int,
+    target: str | float | int | None,
     *,
     task: str | None = None,
     user: Any = None,
@@ -104,7 +107,9 @@ def set_route(
     name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
     with transaction.atomic(), _changing(ChangeContext(user, origin, reason)):
         flag, _ = Flag.objects.select_for_update().get_or_create(name=name, defaults={"note": _note(queue, task)})
-        if share in (0.0, 100.0):
+        if share is None:
+            flag.everyone, flag.percent = None, None
+        elif share in (0.0, 100.0):
             flag.everyone, flag.percent = share == 100.0, None
         else:
             flag.everyone, flag.percent = None, Decimal(f"{share:.1f}")

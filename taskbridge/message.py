@@ -39,6 +39,9 @@ class RunningJob(Protocol):
     correlation_id: str
     due_at: float
     timeout_errors: tuple[type[BaseException], ...]
+    #: Whether the process may be killed once the job is past its hard time limit: true in a
+    #: worker's job process, never in the process that dispatched the job.
+    kill_past_hard_limit: bool
 
     def schedule_retry(self, countdown: float) -> NoReturn:
         """Arrange the next attempt on this backend, then raise what makes the worker let go."""

@@ -17,17 +17,11 @@ ALL_QUEUES = list(settings.TASKBRIDGE["QUEUES"])
 
 
 def set_route(queue: str, everyone: bool | None = None, percent: float | None = None, task: str | None = None) -> None:
-    """Flip a queue's (or task's) flag the way admin does: save the waffle Flag row."""
-    from waffle.models import Flag
+    """taskbridge's own ``set_route``, spoken in the waffle Flag's fields (Everyone Yes / No /
+    Unknown with a Percent), which is how the parametrized tests name a route."""
+    from taskbridge import set_route as route
 
-    from taskbridge import conf, routing
-
-    name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
-    flag, _ = Flag.objects.get_or_create(name=name)
-    flag.everyone = everyone
-    flag.percent = percent
-    flag.save()
-    routing.flags.invalidate()
+    route(queue, {True: "candidate", False: "baseline"}.get(everyone, percent), task=task)
 
 
 @pytest.fixture(scope="session")

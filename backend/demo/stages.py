@@ -1,14 +1,14 @@
 """The cutover as a list of stages, and flipping routes the way an operator does in admin.
 
-A route is changed by saving the queue's waffle Flag row, exactly what
-Django admin does, so taskbridge's signal handlers write the ``route.changed``
-event and the audit row (attributed to the demo's admin user).
+A route is changed through ``taskbridge.set_route``, as the cockpit, the
+``route`` command and the guard do: it saves the queue's waffle Flag row and
+writes the ``route.changed`` event and the audit row (attributed to the demo's
+admin user).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 
@@ -25,6 +25,13 @@ class Route:
         if self.everyone is False:
             return "celery"
         return f"rq {self.percent}%"
+
+    @property
+    def target(self) -> str | int:
+        """What ``taskbridge.set_route`` takes: a role, or the candidate's percentage."""
+        if self.everyone is not None:
+            return "candidate" if self.everyone else "baseline"
+        return self.percent
 
 
 CELERY = Route(everyone=False)
@@ -72,25 +79,11 @@ def plan(queues: list[str], queue: str, percent: int, actions: int) -> list[Stag
     ]
 
 
-def set_route(queue: str, route: Route, actor: Any = None) -> bool:
-    """Save ``queue``'s flag as admin would; returns whether anything changed."""
-    from waffle import get_waffle_flag_model
+def set_route(queue: str, route: Route, actor: Any = None, reason: str = "") -> bool:
+    """Change ``queue``'s route as an operator would; returns whether anything changed."""
+    import taskbridge
 
-    from taskbridge import conf, flags, routing
-
-    flag, _ = get_waffle_flag_model().objects.get_or_create(name=conf.queue_flag_name(queue))
-    percent = Decimal(route.percent) if route.percent is not None else None
-    if flag.everyone == route.everyone and flag.percent == percent:
-        return False
-    flag.everyone = route.everyone
-    flag.percent = percent
-    flags.set_actor(actor)
-    try:
-        flag.save()
-    finally:
-        flags.set_actor(None)
-    routing.flags.invalidate()
-    return True
+    return taskbridge.set_route(queue, route.target, user=actor, reason=reason or "demo stage") is not None
 
 
 def apply(routes: dict[str, Route], actor: Any = None) -> list[str]:

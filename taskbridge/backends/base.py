@@ -67,6 +67,10 @@ class Backend(ABC):
     def status(self, job_id: str, queue: str) -> TaskStatus | None:
         """The state the backend itself reports, or ``None`` when it does not know the job."""
 
+    def sent(self, message: Message) -> None:
+        """Called once a dispatch is recorded (its ``task.enqueued`` event written). A backend
+        that runs jobs in the dispatching process (``runs_in_workers = False``) runs it here."""
+
     def workers(self) -> dict[str, list[WorkerInfo]]:
         """Live workers by the queue they consume; may take up to a second (a broadcast)."""
         return {}

@@ -35,6 +35,7 @@ def _meta(request: Any) -> dict[str, Any]:
 
 class _RunningCeleryJob:
     timeout_errors = (SoftTimeLimitExceeded,)
+    kill_past_hard_limit = True
 
     def __init__(self, celery_task: Any) -> None:
         self.backend = alias()

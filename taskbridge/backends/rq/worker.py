@@ -38,6 +38,7 @@ def alias() -> str:
 
 class _RunningRQJob:
     timeout_errors = (JobTimeoutException,)
+    kill_past_hard_limit = True
 
     def __init__(self, job: Job) -> None:
         self.backend = alias()
