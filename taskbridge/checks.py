@@ -41,17 +41,17 @@ def check_queues(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]
         conf.default_backend()
     except Exception as exc:
         return [checks.Error(str(exc), id="taskbridge.E002")]
-    if conf.default_backend() not in conf.option("BACKENDS"):
+    if conf.default_backend() not in conf.backends():
         errors.append(
             checks.Error(
                 f"TASKBRIDGE['DEFAULT_BACKEND'] is {conf.default_backend()!r}, which is not in "
-                f"TASKBRIDGE['BACKENDS'] {tuple(conf.option('BACKENDS'))}",
+                f"TASKBRIDGE['BACKENDS'] {tuple(conf.backends())}",
                 id="taskbridge.E005",
             )
         )
     rq_queues = getattr(settings, "RQ_QUEUES", {})
     for name in queues:
-        if "rq" in conf.option("BACKENDS") and name not in rq_queues:
+        if "rq" in conf.backends() and name not in rq_queues:
             errors.append(
                 checks.Error(
                     f"queue {name!r} is in TASKBRIDGE['QUEUES'] but not in RQ_QUEUES",
@@ -60,7 +60,7 @@ def check_queues(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]
                 )
             )
         serializer = rq_queues.get(name, {}).get("SERIALIZER")
-        if "rq" in conf.option("BACKENDS") and serializer not in ("rq.serializers.JSONSerializer",):
+        if "rq" in conf.backends() and serializer not in ("rq.serializers.JSONSerializer",):
             errors.append(
                 checks.Error(f"RQ queue {name!r} must use rq.serializers.JSONSerializer, not {serializer!r}", id="taskbridge.E004")
             )
