@@ -4,11 +4,11 @@ from pathlib import Path
 
 from taskbridge.queues import rq_queues
 
-from .env import database_from_url, env_bool, env_list, env_str
+from .env import DEVELOPMENT_SECRET_KEY, database_from_url, env_bool, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me")
+SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 
