@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/podcasts/", include("podcast.urls")),
     path("api/reports/", include("reports.urls")),
 ]
+
+# Unknown /api/ paths answer JSON like the rest of the API.
+handler404 = "notebooks.api.not_found"

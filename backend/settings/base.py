@@ -70,6 +70,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 LOGIN_URL = "/admin/login/"
+# A refused CSRF token is a JSON 403 under /api/ (Django's page elsewhere).
+CSRF_FAILURE_VIEW = "notebooks.api.csrf_failure"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
