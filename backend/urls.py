@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from . import operator_access
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # django-rq's dashboard: every view is staff_member_required.
-    path("django-rq/", include("django_rq.urls")),
+    # django-rq's dashboard: staff with the django_rq.admin permission only (backend/operator_access.py).
+    path("django-rq/", include((operator_access.urlpatterns, "django_rq"))),
+    # Session login for API clients (docs/domain.md).
+    path("api/auth/", include("notebooks.auth_urls")),
     # The reference workload's JSON API (session auth; see docs/domain.md).
     path("api/notebooks/", include("notebooks.urls")),
     path("api/podcasts/", include("podcast.urls")),

@@ -117,6 +117,9 @@ TASKBRIDGE = {
 }
 
 RQ_QUEUES = rq_queues(TASKBRIDGE["QUEUES"], REDIS_URL)
+# django-rq's copy of its dashboard under /admin/ checks staff status only; the project
+# serves it at /django-rq/ behind a permission instead (backend/operator_access.py).
+RQ_SHOW_ADMIN_LINK = False
 RQ = {
     # One explicit behaviour on both backends: enqueue() sends now,
     # enqueue_on_commit() waits for the transaction (taskbridge.dispatch).
