@@ -2,8 +2,15 @@
 import os
 import sys
 
+
+def default_settings(argv: list[str]) -> str:
+    """Production unless DJANGO_SETTINGS_MODULE says otherwise, so a forgotten variable never
+    means DEBUG and a public key; the demo runs with its own loopback-only settings."""
+    return "backend.demo.settings" if argv[1:3] == ["taskbridge", "demo"] else "backend.settings.prod"
+
+
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.dev")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings(sys.argv))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

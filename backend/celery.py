@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.prod")
 
 app = Celery("backend")
 app.config_from_object("django.conf:settings", namespace="CELERY")

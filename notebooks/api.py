@@ -6,6 +6,11 @@ back as ``X-CSRFToken``; non-browser clients log in and do the same. Every
 view requires a logged-in user (401 otherwise) and only ever looks objects up
 among the user's own, so someone else's object is a 404, never a 403 that
 would confirm it exists.
+
+Bad input is always a JSON 4xx, never an HTML page or a 500: a body over
+Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413, a NUL character anywhere
+in a JSON body a 400 (PostgreSQL cannot store one in a text column), a
+refused CSRF token a 403 (:func:`csrf_failure`).
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import functools
 import json
 from typing import Any, Callable
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
+from django.views.csrf import csrf_failure as html_csrf_failure
 
-from taskbridge import TaskHandle
+from taskbridge import ArgumentError, TaskHandle
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -53,6 +60,13 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
+            except ArgumentError as exc:
+                # Rows written with the dispatch roll back with it (the views dispatch in one transaction).
+                return ApiError(400, f"cannot start the job: {exc}").response()
+            except RequestDataTooBig:
+                return ApiError(413, "request body is larger than the limit").response()
+            except (TooManyFieldsSent, TooManyFilesSent) as exc:
+                return ApiError(400, str(exc)).response()
 
         return wrapper
 
@@ -68,7 +82,39 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
+    _refuse_nul(data, "")
     return data
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """A NUL character anywhere (keys included) is a 400 naming where it is."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            name = path or "(body)"
+            raise ApiError(400, f"'{name}' contains a NUL character", name.split(".", 1)[0].split("[", 1)[0])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, path)
+            _refuse_nul(item, f"{path}.{key}" if path else key)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: the API answers JSON; every other page keeps Django's own."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": f"CSRF check failed: {reason}; send the csrftoken cookie's value as X-CSRFToken"}, status=403)
+    return html_csrf_failure(request, reason)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: a JSON 404 under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": f"no API endpoint at {request.path}"}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None) -> Any:

@@ -16,11 +16,15 @@ DEFAULTS: dict[str, Any] = {
     "NOTEBOOKS_MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     # Largest body the fetcher downloads for a URL source (bytes).
     "NOTEBOOKS_MAX_FETCH_BYTES": 20 * 1024 * 1024,
+    # Seconds the whole fetch may take (connect, redirects, body).
     "NOTEBOOKS_FETCH_TIMEOUT": 15,
     # Countdown before the first retry of a fetch that hit a transient error (doubles each time).
     "NOTEBOOKS_FETCH_RETRY_COUNTDOWN": 10,
-    # Refuse URLs that resolve to loopback / private / link-local addresses (SSRF guard).
-    "NOTEBOOKS_FETCH_BLOCK_PRIVATE_ADDRESSES": False,
+    # Refuse to connect to loopback / private / link-local (cloud metadata) / reserved
+    # addresses, on the first request and on every redirect (SSRF guard; docs/security.md).
+    "NOTEBOOKS_FETCH_BLOCK_PRIVATE_ADDRESSES": True,
+    # Exceptions to that guard: "10.1.2.3", "10.0.0.0/8", "127.0.0.1:8080" or "[::1]:8080".
+    "NOTEBOOKS_FETCH_ALLOWED_ADDRESSES": (),
     # Finished batch jobs older than this are deleted by cleanup_old_batch_jobs.
     "NOTEBOOKS_BATCH_RETENTION_DAYS": 7,
     # Seconds between two polls of the knowledge index (check_ragflow_status_task).

@@ -30,8 +30,12 @@ def validate_config(config: Any) -> dict[str, Any]:
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
     if not isinstance(merged["title"], str) or not 1 <= len(merged["title"].strip()) <= 200:
         error("title", "must be a string of 1 to 200 characters")
+    elif "\x00" in merged["title"]:
+        error("title", "must not contain a NUL character")
     if not isinstance(merged["topic"], str) or len(merged["topic"]) > 500:
         error("topic", "must be a string of at most 500 characters")
+    elif "\x00" in merged["topic"]:
+        error("topic", "must not contain a NUL character")
     most = conf.get("REPORTS_MAX_SECTIONS")
     if isinstance(merged["sections"], bool) or not isinstance(merged["sections"], int) or not 1 <= merged["sections"] <= most:
         error("sections", f"must be an integer from 1 to {most}")

@@ -1,6 +1,12 @@
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.template.response import TemplateResponse
 from django.urls import path
+from waffle import get_waffle_flag_model
+from waffle.admin import FlagAdmin
 
 from .cutover import STATES, snapshot
 from .models import RouteChange
@@ -37,3 +43,35 @@ class RouteChangeAdmin(admin.ModelAdmin):
                 })
         context = {**self.admin_site.each_context(request), "snapshot": view, "rows": rows, "seconds": f"{view.seconds:.2f}"}
         return TemplateResponse(request, "admin/taskbridge/cutover.html", context)
+
+
+class FlagForm(forms.ModelForm):
+    """waffle's Flag form with ``percent`` held to 0-99.9.
+
+    A queue's flag percent is the share of dispatches sent to the candidate;
+    waffle itself stores a negative one (which then routes like 0), so an
+    operator's typo would silently stop a canary instead of being refused.
+    """
+
+    percent = forms.DecimalField(
+        required=False, max_digits=3, decimal_places=1,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal("99.9"))],
+        help_text="Share of dispatches (0 to 99.9, the column's range) routed to the candidate when Everyone is "
+                  "Unknown; for all of them, set Everyone to Yes.",
+    )
+
+    class Meta:
+        model = get_waffle_flag_model()
+        fields = "__all__"
+
+
+class ValidatedFlagAdmin(FlagAdmin):
+    """waffle's own Flag admin (lists, actions, filters), with :class:`FlagForm`."""
+
+    form = FlagForm
+
+
+# Replace waffle's registration, only where waffle registered one (WAFFLE_ENABLE_ADMIN_PAGES).
+if admin.site.is_registered(get_waffle_flag_model()):
+    admin.site.unregister(get_waffle_flag_model())
+    admin.site.register(get_waffle_flag_model(), ValidatedFlagAdmin)

@@ -4,6 +4,10 @@ Both backends carry JSON, so an argument is valid when it is a JSON value:
 ``None``, ``bool``, ``int``, finite ``float``, ``str``, and lists / dicts of
 those with string keys. Tuples are refused rather than silently turned into
 lists, because the task would receive a different type from the one passed.
+
+Arguments are also capped in size (``TASKBRIDGE["MAX_ARGUMENT_BYTES"]``): every
+byte sits in Redis until the job ends and is copied into each retry, event
+and dashboard view, so large data belongs in storage, passed by key.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 
+from . import conf
 from .errors import ArgumentError
 
 _SCALARS = (str, bool, int, type(None))
@@ -38,12 +44,24 @@ def _check(value: Any, path: str, task_name: str) -> None:
     raise ArgumentError(task_name, path, f"is a {type(value).__name__}, not a JSON value{hint}")
 
 
+def _check_size(task_name: str, named: list[tuple[str, Any]]) -> None:
+    limit = conf.option("MAX_ARGUMENT_BYTES")
+    total = len(orjson.dumps([value for _, value in named]))
+    if total > limit:
+        size, path = max((len(orjson.dumps(value)), path) for path, value in named)
+        raise ArgumentError(
+            task_name, path,
+            f"is {size} bytes as JSON (all arguments {total}), over TASKBRIDGE['MAX_ARGUMENT_BYTES'] = {limit}; "
+            "store large data first and pass a key",
+        )
+
+
 def validate(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Raise :class:`ArgumentError` naming the first argument that is not JSON."""
-    for index, value in enumerate(args):
-        _check(value, f"args[{index}]", task_name)
-    for key, value in kwargs.items():
-        _check(value, key, task_name)
+    """Raise :class:`ArgumentError` naming the first argument that is not JSON, or the largest when they are too large."""
+    named = [(f"args[{index}]", value) for index, value in enumerate(args)] + list(kwargs.items())
+    for path, value in named:
+        _check(value, path, task_name)
+    _check_size(task_name, named)
 
 
 def validate_result(task_name: str, result: Any) -> None:

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     # taken for lost (its whole worker died) and recorded as failed.
     "LEASE_SECONDS": 30,
     "SCHEDULE": {},
+    # Largest size of a task's arguments, as JSON (bytes). They stay in Redis for the job's
+    # life and are copied into retries and events; bigger data goes to storage, passed by key.
+    "MAX_ARGUMENT_BYTES": 256 * 1024,
     # Extra `manage.py taskbridge` subcommands: {"name": "dotted.module"}.
     "COMMANDS": {},
 }

@@ -1,12 +1,14 @@
 """Loaded with ``-p tests.plugin`` (pytest.ini) before pytest-django reads the settings:
 starts the session's own redis-server and points every process of the test run
 (this one and the workers it starts) at it, at a throw-away database file,
-media directory and event log."""
+media directory and event log, and choose the port of the local web site the
+URL-ingestion tests fetch from (the only loopback address the settings allow)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -27,7 +29,15 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     os.environ["TASKBRIDGE_TEST_SQLITE"] = str(_scratch / "test-db.sqlite3")
     os.environ["MEDIA_ROOT"] = str(_scratch / "media")
     os.environ["TASKBRIDGE_EVENT_LOG"] = str(_scratch / "events.log")
+    os.environ["TASKBRIDGE_TEST_SITE_PORT"] = str(_free_port())
     os.environ["DJANGO_SETTINGS_MODULE"] = "backend.settings.test"
+
+
+def _free_port() -> int:
+    """The port of the local site URL ingestion fetches from, the one address its guard lets through."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -161,3 +161,59 @@ def test_anonymous_requests_are_401(notebook, dispatched):
         response = getattr(anonymous, method)(path, data="{}", content_type="application/json") if method == "post" else anonymous.get(path)
         assert response.status_code == 401 and response.json()["error"] == "authentication required"
     assert dispatched == []
+
+
+NOTEBOOK = object()  # stands for the test notebook's id in the cases below
+
+
+@pytest.mark.parametrize("path,body,name", [
+    ("/api/notebooks/", {"name": "bad\x00name"}, "name"),
+    ("/api/notebooks/", {"name": "ok", "description": "a\x00b"}, "description"),
+    ("/api/notebooks/{nb}/sources/url/", {"url": "https://example.org/\x00"}, "url"),
+    ("/api/notebooks/{nb}/sources/batch/", {"urls": ["https://example.org/a", "https://example.org/\x00"]}, "urls"),
+    ("/api/podcasts/", {"notebook": NOTEBOOK, "title": "show\x00"}, "title"),
+    ("/api/reports/", {"notebook": NOTEBOOK, "config": {"title": "t\x00"}}, "config"),
+    ("/api/reports/validate/", {"config": {"topic": "\x00"}}, "config"),
+    ("/api/notebooks/", {"name": "ok", "x\x00": 1}, "(body)"),
+])
+def test_nul_characters_are_refused(api, notebook, dispatched, path, body, name):
+    body = {key: notebook.pk if value is NOTEBOOK else value for key, value in body.items()}
+    refused = _assert_refused(post(api, path.format(nb=notebook.pk), body), 400, "NUL character")
+    assert refused.get("field", "(body)") == name
+    assert dispatched == [] and Notebook.objects.count() == 1
+    assert not (KnowledgeBaseItem.objects.exists() or BatchJob.objects.exists() or PodcastJob.objects.exists() or Report.objects.exists())
+
+
+def test_the_report_rules_refuse_nul_characters_themselves():
+    from reports.validation import validate_config
+
+    result = validate_config({"title": "a\x00", "topic": "b\x00"})
+    assert result["valid"] is False and sorted(e["field"] for e in result["errors"]) == ["title", "topic"]
+
+
+def test_bodies_over_the_upload_limit_get_a_json_413(api, notebook, dispatched, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = post(api, "/api/notebooks/", {"name": "n", "description": "x" * 2000})
+    _assert_refused(response, 413, "larger than the limit")
+    response = post(api, f"/api/notebooks/{notebook.pk}/sources/url/", {"url": "https://example.org/" + "a" * 2000})
+    _assert_refused(response, 413, "larger than the limit")
+    assert dispatched == [] and Notebook.objects.count() == 1 and not KnowledgeBaseItem.objects.exists()
+
+
+def test_an_oversized_task_argument_is_a_json_400_and_leaves_nothing(api, notebook, settings):
+    """The real dispatch path: the URL passes the API's checks but not the argument size limit."""
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "MAX_ARGUMENT_BYTES": 200}
+    response = post(api, f"/api/notebooks/{notebook.pk}/sources/url/", {"url": "https://example.org/" + "a" * 300})
+    assert response.status_code == 400, response.content
+    assert "MAX_ARGUMENT_BYTES" in response.json()["error"]
+    assert not KnowledgeBaseItem.objects.exists()
+
+
+def test_csrf_refusals_and_unknown_endpoints_answer_json(alice):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    refused = post(browser, "/api/notebooks/", {"name": "n"})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    missing = browser.get("/api/nothing-here/")
+    assert missing.status_code == 404 and "no API endpoint" in missing.json()["error"]
+    assert not Notebook.objects.exists()

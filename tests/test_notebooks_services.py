@@ -32,12 +32,13 @@ def test_fetcher_errors_say_whether_to_retry(site, settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
+    settings.NOTEBOOKS_FETCH_ALLOWED_ADDRESSES = [*settings.NOTEBOOKS_FETCH_ALLOWED_ADDRESSES, f"127.0.0.1:{closed_port}"]
     with pytest.raises(TransientFetchError, match="could not reach"):
         HttpFetcher().fetch(f"http://127.0.0.1:{closed_port}/")
     settings.NOTEBOOKS_MAX_FETCH_BYTES = 100
     with pytest.raises(FetchError, match="larger than 100 bytes"):
         HttpFetcher().fetch(site.url("/article.html"))
-    settings.NOTEBOOKS_FETCH_BLOCK_PRIVATE_ADDRESSES = True
+    settings.NOTEBOOKS_FETCH_ALLOWED_ADDRESSES = []
     with pytest.raises(FetchError, match="non-public address"):
         HttpFetcher().fetch(site.url("/notes.txt"))
 

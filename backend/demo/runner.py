@@ -114,7 +114,7 @@ def drain(book: JobBook, term: Terminal, timeout: float, quiet: bool = False) ->
 def main(options: dict) -> int:
     term = Terminal()
     config = Config(options)
-    site = LocalSite().start()
+    site = LocalSite(int(os.environ.get("TASKBRIDGE_DEMO_SITE_PORT", "0"))).start()
     try:
         return _run(config, term, site)
     except KeyboardInterrupt:

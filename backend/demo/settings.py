@@ -10,7 +10,10 @@ both schedulers agree. What differs from ``backend.settings.dev``:
 * the workload's artificial delays (polling countdowns, generation steps)
   are shortened, so a stage takes seconds;
 * SQLite is set up for several writing processes (WAL, immediate
-  transactions, a generous busy timeout).
+  transactions, a generous busy timeout);
+* URL ingestion's address guard lets through one loopback address: the
+  demo's own local site, on the port the supervisor chose
+  (``TASKBRIDGE_DEMO_SITE_PORT``).
 """
 
 import os
@@ -42,6 +45,9 @@ PODCAST_STEP_DELAY = 0.05
 REPORTS_STEP_DELAY = 0.05
 NOTEBOOKS_FETCH_RETRY_COUNTDOWN = 1
 NOTEBOOKS_FETCH_TIMEOUT = 5
+NOTEBOOKS_FETCH_ALLOWED_ADDRESSES = (
+    [f"127.0.0.1:{os.environ['TASKBRIDGE_DEMO_SITE_PORT']}"] if os.environ.get("TASKBRIDGE_DEMO_SITE_PORT") else []
+)
 KNOWLEDGE_INDEX_POLL_COUNTDOWN = 1
 KNOWLEDGE_INDEX_POLLS_TO_DONE = 2
 

@@ -81,10 +81,10 @@ class LocalSite:
         daemon_threads = True
         site: LocalSite
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._flaky_seen: set[str] = set()
         self._lock = threading.Lock()
-        self._server = self._Server(("127.0.0.1", 0), _Handler)
+        self._server = self._Server(("127.0.0.1", port), _Handler)
         self._server.site = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="demo-site", daemon=True)
 

@@ -115,6 +115,8 @@ def child_env(redis_url: str, temp: Path, out: Path, options: dict) -> dict[str,
         "TASKBRIDGE_EVENT_LOG": str(out / "events.log"),
         "PYTHONUNBUFFERED": "1",
         "TASKBRIDGE_DEMO_PERIOD": "4" if options["short"] else "6",
+        # The local site the orchestrator serves for URL ingestion: the one address the workers' guard lets through.
+        "TASKBRIDGE_DEMO_SITE_PORT": str(redis_embedded.free_port()),
     })
     return env
 

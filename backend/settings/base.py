@@ -4,11 +4,11 @@ from pathlib import Path
 
 from taskbridge.backends.rq.config import rq_queues
 
-from .env import database_from_url, env_bool, env_list, env_str
+from .env import DEVELOPMENT_SECRET_KEY, database_from_url, env_bool, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me")
+SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 
@@ -70,6 +70,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 LOGIN_URL = "/admin/login/"
+# A refused CSRF token is a JSON 403 under /api/ (Django's page elsewhere).
+CSRF_FAILURE_VIEW = "notebooks.api.csrf_failure"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -122,6 +124,9 @@ TASKBRIDGE = {
 }
 
 RQ_QUEUES = rq_queues(TASKBRIDGE["QUEUES"], REDIS_URL)
+# django-rq's copy of its dashboard under /admin/ checks staff status only; the project
+# serves it at /django-rq/ behind a permission instead (backend/operator_access.py).
+RQ_SHOW_ADMIN_LINK = False
 RQ = {
     # One explicit behaviour on both backends: enqueue() sends now,
     # enqueue_on_commit() waits for the transaction (taskbridge.dispatch).

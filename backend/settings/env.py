@@ -47,3 +47,36 @@ def database_from_url(url: str, base_dir) -> dict:
             "PORT": str(parsed.port or ""),
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (sqlite or postgres)")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+
+
+# The key development and the demo run with: public, so production refuses it.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-change-me"
+# Django's own bar for a key (the security.W009 check), enforced instead of warned about.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+
+
+def strong_secret_key(name: str) -> str:
+    """The key in ``name``, refusing to start without one or with one that is weak."""
+    value = os.environ.get(name)
+    hint = (f"set {name} to a long random value, e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))' "
+            "(for local development use DJANGO_SETTINGS_MODULE=backend.settings.dev)")
+    if not value:
+        raise ImproperlyConfigured(f"environment variable {name} is required in production; {hint}")
+    if (len(value) < SECRET_KEY_MIN_LENGTH or len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+            or value.startswith("django-insecure") or value == DEVELOPMENT_SECRET_KEY):
+        raise ImproperlyConfigured(
+            f"{name} is too weak (at least {SECRET_KEY_MIN_LENGTH} characters, {SECRET_KEY_MIN_UNIQUE_CHARACTERS} "
+            f"distinct, not a development key); {hint}"
+        )
+    return value

@@ -24,3 +24,7 @@ if os.environ.get("TASKBRIDGE_TEST_SCHEDULE"):
     import json
 
     TASKBRIDGE = {**TASKBRIDGE, "SCHEDULE": json.loads(os.environ["TASKBRIDGE_TEST_SCHEDULE"])}  # noqa: F405
+
+# URL ingestion's guard stays on; the one exception is the tests' own local
+# site (tests.support.domain.LocalSite), on the port tests/plugin.py chose.
+NOTEBOOKS_FETCH_ALLOWED_ADDRESSES = [f"127.0.0.1:{os.environ['TASKBRIDGE_TEST_SITE_PORT']}"] if os.environ.get("TASKBRIDGE_TEST_SITE_PORT") else []

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time
 import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.parse import quote, unquote
 
 import pytest
 from django.conf import settings
@@ -87,6 +89,13 @@ PAGES: dict[str, tuple[int, str, bytes]] = {
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
+        self.server.requested.append(self.path)  # type: ignore[attr-defined]
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", unquote(self.path.removeprefix("/redirect?to=")))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, content_type, body = PAGES.get(self.path, (404, "text/plain", b"not found"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -99,14 +108,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LocalSite:
-    """A real HTTP server on a free loopback port, serving :data:`PAGES`."""
+    """A real HTTP server on a loopback port, serving :data:`PAGES`: by default the port
+    tests/plugin.py chose, which the test settings let URL ingestion reach."""
 
-    def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int | None = None) -> None:
+        if port is None:
+            port = int(os.environ.get("TASKBRIDGE_TEST_SITE_PORT", "0"))
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.server.requested = []  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def redirect_to(self, target: str) -> str:
+        """A URL on this site that answers 302 to ``target``."""
+        return self.url(f"/redirect?to={quote(target, safe='')}")
+
+    @property
+    def requested(self) -> list[str]:
+        """The paths requested so far."""
+        return self.server.requested  # type: ignore[attr-defined]
 
     def __enter__(self) -> LocalSite:
         self.thread.start()
@@ -117,7 +139,7 @@ class LocalSite:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site():
     with LocalSite() as running:
         yield running
