@@ -46,7 +46,8 @@ def _check(value: Any, path: str, task_name: str) -> None:
 
 def _check_size(task_name: str, named: list[tuple[str, Any]]) -> None:
     limit = conf.option("MAX_ARGUMENT_BYTES")
-    total = len(orjson.dumps([value for _, value in named]))
+    # One serialisation for the common case; the list's brackets and commas are not arguments.
+    total = len(orjson.dumps([value for _, value in named])) - 2 - max(len(named) - 1, 0)
     if total > limit:
         size, path = max((len(orjson.dumps(value)), path) for path, value in named)
         raise ArgumentError(
