@@ -424,6 +424,35 @@ def test_unknown_task_is_failed_visibly_and_worker_keeps_running(parity):
     assert sequence(runs["celery"]["job"]) == ["task.enqueued", "task.failed"]
 
 
+def _send_raw(backend: str, func: str, args: list, job_id: str) -> None:
+    """A message written straight into the backend's queue, as anyone who can write to Redis could."""
+    if backend == "celery":
+        from celery import current_app
+
+        current_app.send_task(func, args=args, task_id=job_id, queue="default")
+    else:
+        import django_rq
+        from rq.serializers import JSONSerializer
+
+        django_rq.get_queue("default", serializer=JSONSerializer).enqueue_call(func, args=args, job_id=job_id)
+
+
+def test_an_undeclared_callable_sent_straight_to_the_queue_never_runs(parity, tmp_path):
+    def undeclared(backend, token):
+        target = tmp_path / f"made-by-{backend}"
+        job_id = f"raw-{token}"
+        _send_raw(backend, "os.mkdir", [str(target)], job_id)
+        failed = parity.log.wait_for_terminal(job_id, 30)[-1]
+        parity.sentinel(token)  # the worker ran on
+        assert not target.exists()
+        assert failed["event"] == "task.failed" and failed["error_type"] == "unknown_task" and "os.mkdir" in failed["error"]
+        assert TaskHandle(backend, "default", job_id).status() == TaskStatus.FAILED
+        return {"events": parity.log.for_job(job_id)}
+
+    runs = parity.run(undeclared)
+    assert sequence(runs["rq"]["events"]) == ["task.failed"]
+
+
 def test_worker_process_killed_mid_job(parity):
     def killed(backend, token):
         handle = tasks.ticker.enqueue(token, 30)

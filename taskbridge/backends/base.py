@@ -33,7 +33,12 @@ class WorkerInfo:
 
     @property
     def label(self) -> str:
-        return f"{self.host}:{self.pid}" if self.pid else self.host or self.name
+        """The worker's own name when it was given one, else host and pid (not a random hex id)."""
+        generated = len(self.name) == 32 and all(c in "0123456789abcdef" for c in self.name)
+        where = f"{self.host}:{self.pid}" if self.pid else self.host
+        if generated:
+            return where or self.name
+        return f"{self.name} ({where})" if self.pid else self.name
 
 
 class Backend(ABC):
