@@ -83,15 +83,11 @@ def snapshot() -> Snapshot:
     views = []
     for name in conf.queues():
         flag_name = conf.queue_flag_name(name)
-        flag = routing.flags.get(flag_name)
         by_backend = {}
         for backend in backends:
             view = BackendView(workers=sorted(worker.label for worker in workers[backend.alias].get(name, [])))
             for state in STATES:
                 view.counts[state] = counts[(name, backend.alias, state)]
             by_backend[backend.alias] = view
-        route = flag.describe() if flag else "default"
-        if route == "default":
-            route = f"default ({conf.baseline()})"
-        views.append(QueueView(name, flag_name, route, by_backend))
+        views.append(QueueView(name, flag_name, routing.describe(name), by_backend))
     return Snapshot(views, scanned, time.monotonic() - started)

@@ -116,3 +116,10 @@ def route(task_name: str, queue_name: str, routing_key: str) -> Route:
     if decided is None:
         decided = decide(flags.get(conf.queue_flag_name(queue_name)), routing_key, "flag")
     return decided or Route(conf.baseline(), "default")
+
+
+def describe(queue_name: str) -> str:
+    """A queue's route as the cockpit shows it: ``celery``, ``rq``, ``rq 25%`` or ``default (celery)``."""
+    flag = flags.get(conf.queue_flag_name(queue_name))
+    route = flag.describe() if flag else "default"
+    return f"default ({conf.baseline()})" if route == "default" else route

@@ -91,12 +91,8 @@ def apply(routes: dict[str, Route], actor: Any = None) -> list[str]:
 
 
 def current_routes(queues: list[str]) -> dict[str, str]:
-    """What each queue's flag says now, as the admin list shows it (from the flags this
-    process routes by, re-read at most every ``FLAG_CACHE_SECONDS``)."""
-    from taskbridge import conf, routing
+    """What each queue's flag says now, as the cockpit shows it (re-read at most every
+    ``FLAG_CACHE_SECONDS``)."""
+    from taskbridge import routing
 
-    described = {}
-    for queue in queues:
-        flag = routing.flags.get(conf.queue_flag_name(queue))
-        described[queue] = flag.describe() if flag is not None else "default"
-    return described
+    return {queue: routing.describe(queue) for queue in queues}
