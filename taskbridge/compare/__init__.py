@@ -7,8 +7,8 @@ page. ``manage.py taskbridge compare`` is a thin layer over these. Nothing
 here needs Django settings or imports a domain app.
 """
 
-from .analyse import analyse, build_report
+from .judging.analyse import analyse, build_report
 from .options import Options, Thresholds
-from .report import REPORT_SCHEMA, REPORT_VERSION, Report
+from .judging.report import REPORT_SCHEMA, REPORT_VERSION, Report
 
 __all__ = ["REPORT_SCHEMA", "REPORT_VERSION", "Options", "Report", "Thresholds", "analyse", "build_report"]

@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .analyse import analyse
+from .judging.analyse import analyse
 from .options import SPLIT_ROUTE_CHANGE, Options
-from .render_html import render_html
-from .render_json import render_json
-from .render_markdown import render_markdown
-from .render_text import render_text
-from .verdict import HOLD
+from .rendering.html import render_html
+from .rendering.json import render_json
+from .rendering.markdown import render_markdown
+from .rendering.text import render_text
+from .judging.verdict import HOLD
 
 EXIT_HOLD = 3
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import fmt
-from .report import ALL, Report, Row
-from .times import format_duration
+from .. import fmt
+from ..judging.report import ALL, Report, Row
+from ..times import format_duration
 
 FIGURE_HEADERS = ["enq", "started", "succeeded", "failed", "retried", "cancelled", "skipped", "success", "dur p50", "dur p95", "dur p99", "wait p50", "wait p95"]
 

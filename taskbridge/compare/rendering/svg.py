@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from html import escape
 
-from . import fmt
-from .report import QueueReport
-from .stats import Histogram
+from .. import fmt
+from ..judging.report import QueueReport
+from ..judging.stats import Histogram
 
 BACKEND_COLOURS = {"celery": "#2f6fdf", "rq": "#e8590c"}
 OTHER_COLOURS = ["#7048e8", "#0c8599", "#5c940d"]

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from itertools import chain
 from typing import Any, Iterator
 
-from .collect import collect
+from ..reading.collect import collect
 from .jobs import find_jobs
-from .options import SPLIT_ROUTE_CHANGE, NameFilter, Options
-from .reader import ParseSpec, Partial
+from ..options import SPLIT_ROUTE_CHANGE, NameFilter, Options
+from ..reading.reader import ParseSpec, Partial
 from .report import AFTER, ALL, BEFORE, InputSummary, QueueReport, Report, RouteChangeRow, Row
-from .sources import normalise
+from ..reading.sources import normalise
 from .stats import TERMINAL_OUTCOMES, Sample, log_histogram, timeline
 from .verdict import Side, decide, overall
 

@@ -44,8 +44,8 @@ from taskbridge.events import (
     TERMINAL_EVENTS,
 )
 
-from .options import NameFilter
-from .times import parse_timestamp
+from ..options import NameFilter
+from ..times import parse_timestamp
 
 KINDS = (ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED)
 ENQ, START, RETRY, SUCC, FAIL, CANCEL, SKIP = range(len(KINDS))

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from . import fmt
-from .options import Thresholds
+from .. import fmt
+from ..options import Thresholds
 from .stats import Figures
-from .times import format_duration
+from ..times import format_duration
 
 GO = "go"
 HOLD = "hold"
