@@ -324,6 +324,20 @@ def parse_text(text: str, spec: ParseSpec, source: str = "<text>", into: Partial
     return _parse(_text_batches(text), spec, source, Partial() if into is None else into, line_offset)
 
 
+def parse_events(events: Iterable[Any], spec: ParseSpec, source: str = "<events>", into: Partial | None = None) -> Partial:
+    """Parsed events (one dict each, as a log line decodes) into ``into`` or a new partial: what the live guard reads from its stream."""
+    return _parse(_event_batches(events), spec, source, Partial() if into is None else into, 0)
+
+
+def _event_batches(events: Iterable[Any]) -> Iterator[list[Any]]:
+    iterator = iter(events)
+    while True:
+        batch = list(islice(iterator, BATCH_LINES))
+        if not batch:
+            return
+        yield batch
+
+
 def _parse(batches: Iterator[list[Any]], spec: ParseSpec, source: str, part: Partial, line_offset: int) -> Partial:
     collecting = gc.isenabled()
     gc.disable()  # nothing below makes reference cycles, and collections over millions of young objects cost a fifth of the time
