@@ -8,8 +8,8 @@ import json
 import pytest
 
 from taskbridge.compare import analyse
-from taskbridge.compare.reader import ENQ, SUCC, ParseSpec, Partial, parse_lines, parse_text
-from taskbridge.compare.stats import percentile
+from taskbridge.compare.reading.reader import ENQ, SUCC, ParseSpec, Partial, parse_lines, parse_text
+from taskbridge.compare.judging.stats import percentile
 from taskbridge.compare.times import format_iso, parse_duration, parse_iso, parse_timestamp
 from taskbridge.events import SUCCEEDED
 from tests.compare_fixtures import GENERATE, PODCAST, Log, epoch, known_log, stamp

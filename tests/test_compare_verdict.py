@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from taskbridge.compare.options import Thresholds
-from taskbridge.compare.reader import FAIL, START, SUCC
-from taskbridge.compare.stats import Sample
-from taskbridge.compare.verdict import GO, HOLD, INSUFFICIENT, Side, decide, overall
+from taskbridge.compare.reading.reader import FAIL, START, SUCC
+from taskbridge.compare.judging.stats import Sample
+from taskbridge.compare.judging.verdict import GO, HOLD, INSUFFICIENT, Side, decide, overall
 
 
 def figures(succeeded: int, failed: int, durations: list[float], waits: list[float] | None = None):

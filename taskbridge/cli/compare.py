@@ -1,4 +1,4 @@
-"""Compare Celery and RQ from event logs: per-queue go / hold verdict, stranded and duplicate jobs, latency side by side."""
+"""Judge the candidate backend against the baseline from event logs: per-queue go / hold verdict, stranded and duplicate jobs, latency side by side."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from taskbridge import conf
 from taskbridge.compare.command import EXIT_HOLD, CompareError, add_arguments, run  # noqa: F401  (add_arguments: the subcommand's)
 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    """Under Django the two roles default to the project's: ``TASKBRIDGE['BASELINE']`` and ``['CANDIDATE']``."""
+    options = {
+        **options,
+        "baseline": options.get("baseline") or conf.baseline(),
+        "candidate": options.get("candidate") or conf.candidate(),
+    }
     try:
         status = run(options, command.stdout.write)
     except CompareError as error:

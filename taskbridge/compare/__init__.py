@@ -1,14 +1,19 @@
-"""Compare Celery and RQ from their event logs: figures per queue, task and backend; stranded and
-duplicate jobs; a go / hold verdict per queue.
+"""Compare two task backends from their events: figures per queue, task and backend; stranded and
+duplicate jobs; a go / hold verdict per queue, the *candidate* judged against the *baseline*.
 
-``analyse(source, **options)`` returns a :class:`Report`; the ``render_*``
-modules turn it into a terminal table, Markdown, JSON or a self-contained HTML
-page. ``manage.py taskbridge compare`` is a thin layer over these. Nothing
-here needs Django settings or imports a domain app.
+``analyse(source, **options)`` reads event logs, ``judge_events(events, **options)``
+judges event dicts already in memory (the live guard's window); both return a
+:class:`Report`. The stages are subpackages: ``reading`` (lines or dicts to a
+compact partial), ``judging`` (figures, jobs, verdicts) and ``rendering``
+(terminal tables, Markdown, JSON, an HTML page). ``manage.py taskbridge
+compare`` and ``python -m taskbridge.compare`` are thin layers over these.
+Nothing here needs Django settings, except to default the backend names.
 """
 
-from .analyse import analyse, build_report
+from .entry import analyse, judge_events
+from .judging.build import build_report
+from .judging.report import REPORT_SCHEMA, REPORT_VERSION, Report
 from .options import Options, Thresholds
-from .report import REPORT_SCHEMA, REPORT_VERSION, Report
+from .roles import MissingRoles
 
-__all__ = ["REPORT_SCHEMA", "REPORT_VERSION", "Options", "Report", "Thresholds", "analyse", "build_report"]
+__all__ = ["REPORT_SCHEMA", "REPORT_VERSION", "MissingRoles", "Options", "Report", "Thresholds", "analyse", "build_report", "judge_events"]

@@ -7,18 +7,18 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .analyse import analyse
+from .entry import analyse
 from .options import SPLIT_ROUTE_CHANGE, Options
-from .render_html import render_html
-from .render_json import render_json
-from .render_markdown import render_markdown
-from .render_text import render_text
-from .verdict import HOLD
+from .rendering.html import render_html
+from .rendering.json import render_json
+from .rendering.markdown import render_markdown
+from .rendering.text import render_text
+from .judging.verdict import HOLD
 
 EXIT_HOLD = 3
 
-DESCRIPTION = """Compare Celery and RQ from their event logs (JSON lines, plain or gzip, any order):
-per queue, task and backend figures; stranded and duplicate jobs; a go / hold verdict per queue.
+DESCRIPTION = """Judge the candidate backend against the baseline from their event logs (JSON lines, plain or gzip,
+any order): per queue, task and backend figures; stranded and duplicate jobs; a go / hold verdict per queue.
 Malformed lines, unknown events and newer-schema events are counted and reported, never fatal."""
 
 
@@ -29,6 +29,9 @@ class CompareError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.add_argument("files", nargs="*", metavar="FILE", help="event logs, plain or gzip; none or - reads standard input")
+    roles = parser.add_argument_group("backends")
+    roles.add_argument("--baseline", metavar="NAME", help="the backend migrated from, as events name it (default: TASKBRIDGE['BASELINE'] under Django settings)")
+    roles.add_argument("--candidate", metavar="NAME", help="the backend migrated to (default: TASKBRIDGE['CANDIDATE'] under Django settings)")
     select = parser.add_argument_group("selection")
     select.add_argument("--queue", action="append", metavar="QUEUE", help="only this queue (repeatable; shell patterns such as 'report*' work)")
     select.add_argument("--task", action="append", metavar="TASK", help="only this task, by dotted path (repeatable; patterns work)")
@@ -36,16 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     select.add_argument("--until", metavar="TIME", help="only events before TIME")
     select.add_argument(
         "--split-at", metavar="TIME|route-change",
-        help="compare before and after TIME, or each queue's last route.changed event: the verdict then judges rq after against celery before",
+        help="compare before and after TIME, or each queue's last route.changed event: the verdict then judges the candidate after against the baseline before",
     )
     jobs = parser.add_argument_group("jobs")
     jobs.add_argument("--horizon", default="1h", metavar="DURATION", help="a job with no terminal event, due longer than this ago, is stranded (default: 1h; e.g. 90s, 15m, 2h, 1d)")
     jobs.add_argument("--now", metavar="TIME", help="the time stranded jobs are judged at (default: the last timestamp in the log)")
     verdict = parser.add_argument_group("verdict thresholds")
-    verdict.add_argument("--max-success-drop", type=float, default=1.0, metavar="PP", help="hold if rq's success rate is more than PP percentage points below celery's (default: 1.0)")
-    verdict.add_argument("--max-p95-ratio", type=float, default=1.5, metavar="RATIO", help="hold if rq's p95 run time is more than RATIO times celery's (default: 1.5)")
-    verdict.add_argument("--max-wait-p95-ratio", type=float, default=None, metavar="RATIO", help="hold if rq's p95 wait is more than RATIO times celery's (default: not checked)")
-    verdict.add_argument("--min-p95-gap", type=float, default=50.0, metavar="MS", help="a p95 over its ratio still passes when at most MS milliseconds above celery's (default: 50)")
+    verdict.add_argument("--max-success-drop", type=float, default=1.0, metavar="PP", help="hold if the candidate's success rate is more than PP percentage points below the baseline's (default: 1.0)")
+    verdict.add_argument("--max-p95-ratio", type=float, default=1.5, metavar="RATIO", help="hold if the candidate's p95 run time is more than RATIO times the baseline's (default: 1.5)")
+    verdict.add_argument("--max-wait-p95-ratio", type=float, default=None, metavar="RATIO", help="hold if the candidate's p95 wait is more than RATIO times the baseline's (default: not checked)")
+    verdict.add_argument("--min-p95-gap", type=float, default=50.0, metavar="MS", help="a p95 over its ratio still passes when at most MS milliseconds above the baseline's (default: 50)")
     verdict.add_argument("--min-samples", type=int, default=20, metavar="N", help="fewer finished jobs or timed runs than N on either side: insufficient data (default: 20)")
     output = parser.add_argument_group("output")
     formats = output.add_mutually_exclusive_group()
@@ -63,6 +66,8 @@ def build_options(options: dict[str, Any]) -> Options:
     split = options["split_at"]
     try:
         return Options.build(
+            baseline=options.get("baseline"),
+            candidate=options.get("candidate"),
             queues=options["queue"] or (),
             tasks=options["task"] or (),
             since=options["since"],
@@ -77,7 +82,7 @@ def build_options(options: dict[str, Any]) -> Options:
             min_samples=options["min_samples"],
             top_errors=options["top_errors"],
             workers=options["workers"],
-        )
+        ).with_roles()
     except (TypeError, ValueError) as error:
         raise CompareError(str(error)) from error
 

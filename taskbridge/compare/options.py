@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
+from .roles import resolve
 from .times import parse_duration, parse_iso
 
 SPLIT_ROUTE_CHANGE = "route-change"
@@ -17,11 +18,12 @@ DEFAULT_HORIZON = 3600.0
 class Thresholds:
     """When a queue's verdict is *hold* rather than *go*.
 
-    ``max_success_drop_pp``: how many percentage points RQ's success rate may
-    be below Celery's. ``max_p95_ratio``: RQ's p95 run time over Celery's.
+    ``max_success_drop_pp``: how many percentage points the candidate's
+    success rate may be below the baseline's. ``max_p95_ratio``: the
+    candidate's p95 run time over the baseline's.
     ``max_wait_p95_ratio``: the same for the p95 wait, off when ``None``.
     ``min_p95_gap_ms``: a p95 over its ratio still passes when it is at most
-    this many milliseconds above Celery's, so 7 ms against 24 ms is no hold.
+    this many milliseconds above the baseline's, so 7 ms against 24 ms is no hold.
     ``min_samples``: fewer finished jobs (succeeded + failed) or fewer timed
     successes than this on either side gives *insufficient data*. Any stranded
     or duplicate job is always a hold.
@@ -75,9 +77,13 @@ class Options:
     ``split_at`` is a time (every queue is split there) or ``"route-change"``
     (each queue at its last ``route.changed`` event in the window). ``now``
     defaults to the last timestamp in the log: the log is the only clock a
-    post-mortem has.
+    post-mortem has. ``baseline`` and ``candidate`` name the backends judged
+    (aliases, as events carry them); ``None`` until :func:`.roles.resolve`
+    fills them from the caller's settings.
     """
 
+    baseline: str | None = None
+    candidate: str | None = None
     queues: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     since: float | None = None
@@ -118,6 +124,13 @@ class Options:
         if built.horizon < 0:
             raise ValueError("horizon must not be negative")
         return built
+
+    def with_roles(self) -> Options:
+        """These options with both backend names set (see :mod:`.roles`)."""
+        baseline, candidate = resolve(self.baseline, self.candidate)
+        if (baseline, candidate) == (self.baseline, self.candidate):
+            return self
+        return replace(self, baseline=baseline, candidate=candidate)
 
     @property
     def window(self) -> tuple[float, float]:

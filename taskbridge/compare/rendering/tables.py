@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import fmt
-from .report import ALL, Report, Row
-from .times import format_duration
+from .. import fmt
+from ..judging.report import ALL, Report, Row
+from ..judging.verdict import Side
+from ..times import format_duration
 
 FIGURE_HEADERS = ["enq", "started", "succeeded", "failed", "retried", "cancelled", "skipped", "success", "dur p50", "dur p95", "dur p99", "wait p50", "wait p95"]
 
@@ -51,11 +52,16 @@ def verdict_table(report: Report) -> Table:
     rows = []
     for queue in report.queues:
         verdict = queue.verdict
-        compared = f"{verdict.candidate.backend} vs {verdict.baseline.backend}"
-        if verdict.candidate.period != ALL:
-            compared = f"{verdict.candidate.backend} after vs {verdict.baseline.backend} before {fmt.when(queue.split_at)}"
+        compared = compared_text(verdict.baseline, verdict.candidate, queue.split_at)
         rows.append([queue.queue, verdict.status.upper(), compared, fmt.count(queue.stranded), fmt.count(queue.duplicates), fmt.count(queue.pending), "; ".join(verdict.reasons)])
     return Table("verdicts", "Verdict per queue", ["queue", "verdict", "compared", "stranded", "duplicates", "pending", "reason"], rows, "lllrrrl")
+
+
+def compared_text(baseline: Side, candidate: Side, split_at: float | None = None) -> str:
+    """What a verdict weighs, in the roles' words: ``candidate (rq) against baseline (celery)``."""
+    if candidate.period == ALL:
+        return f"candidate ({candidate.backend}) against baseline ({baseline.backend})"
+    return f"candidate ({candidate.backend}) after against baseline ({baseline.backend}) before {fmt.when(split_at)}"
 
 
 def _selected(report: Report, queue: str | None) -> list:

@@ -1,7 +1,7 @@
 """The go / hold decision for one queue, and the reasons for it in words.
 
-RQ (the *candidate*) is judged against Celery (the *baseline*) on the same
-queue. Any stranded or duplicate job is a hold whatever the numbers say: it is
+The *candidate* backend is judged against the *baseline* on the same queue;
+each :class:`Side` carries its backend's name, which the reasons quote. Any stranded or duplicate job is a hold whatever the numbers say: it is
 work lost or done twice. The success-rate and p95 checks each need
 ``min_samples`` on both sides; a check that cannot be made leaves the verdict
 at *insufficient data* unless another check already says hold, because
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from . import fmt
-from .options import Thresholds
+from .. import fmt
+from ..options import Thresholds
 from .stats import Figures
-from .times import format_duration
+from ..times import format_duration
 
 GO = "go"
 HOLD = "hold"

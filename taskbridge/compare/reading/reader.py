@@ -44,8 +44,8 @@ from taskbridge.events import (
     TERMINAL_EVENTS,
 )
 
-from .options import NameFilter
-from .times import parse_timestamp
+from ..options import NameFilter
+from ..times import parse_timestamp
 
 KINDS = (ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED)
 ENQ, START, RETRY, SUCC, FAIL, CANCEL, SKIP = range(len(KINDS))
@@ -322,6 +322,20 @@ def parse_lines(lines: Iterable[str], spec: ParseSpec, source: str = "<lines>", 
 def parse_text(text: str, spec: ParseSpec, source: str = "<text>", into: Partial | None = None, line_offset: int = 0) -> Partial:
     """Parse a block of whole lines (newline-separated) into ``into`` or a new partial."""
     return _parse(_text_batches(text), spec, source, Partial() if into is None else into, line_offset)
+
+
+def parse_events(events: Iterable[Any], spec: ParseSpec, source: str = "<events>", into: Partial | None = None) -> Partial:
+    """Parsed events (one dict each, as a log line decodes) into ``into`` or a new partial: what the live guard reads from its stream."""
+    return _parse(_event_batches(events), spec, source, Partial() if into is None else into, 0)
+
+
+def _event_batches(events: Iterable[Any]) -> Iterator[list[Any]]:
+    iterator = iter(events)
+    while True:
+        batch = list(islice(iterator, BATCH_LINES))
+        if not batch:
+            return
+        yield batch
 
 
 def _parse(batches: Iterator[list[Any]], spec: ParseSpec, source: str, part: Partial, line_offset: int) -> Partial:

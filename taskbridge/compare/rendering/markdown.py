@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .render_text import headline
-from .report import Report
+from .text import headline
+from ..judging.report import Report
 from .tables import Table, all_tables
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .report import Report
+from ..judging.report import Report
 from .tables import Table, all_tables
 
 

@@ -1,7 +1,7 @@
 """Inline SVG charts for the HTML report: no script, no external file, readable when printed.
 
 Two charts per queue: the run-time distribution of the two compared
-backends side by side (log-scaled bins, each backend's bars as a share of its
+backends side by side (coloured by role: baseline blue, candidate orange) (log-scaled bins, each backend's bars as a share of its
 own samples so unequal traffic still compares), and finished jobs over time
 per backend, stacked by outcome, with the split and route changes marked.
 """
@@ -11,17 +11,25 @@ from __future__ import annotations
 import math
 from html import escape
 
-from . import fmt
-from .report import QueueReport
-from .stats import Histogram
+from .. import fmt
+from ..judging.report import QueueReport
+from ..judging.stats import Histogram
+from ..roles import BASELINE, CANDIDATE, ROLES
 
-BACKEND_COLOURS = {"celery": "#2f6fdf", "rq": "#e8590c"}
+ROLE_COLOURS = {BASELINE: "#2f6fdf", CANDIDATE: "#e8590c"}
 OTHER_COLOURS = ["#7048e8", "#0c8599", "#5c940d"]
 OUTCOME_COLOURS = {"succeeded": "#2f9e44", "failed": "#e03131", "cancelled": "#adb5bd"}
 
 
-def colour(backend: str, index: int = 0) -> str:
-    return BACKEND_COLOURS.get(backend, OTHER_COLOURS[index % len(OTHER_COLOURS)])
+def colour(role: str | None, index: int = 0) -> str:
+    """A backend's colour by its role in the verdict, so a chart reads the same whatever the backends are called."""
+    return ROLE_COLOURS.get(role, OTHER_COLOURS[index % len(OTHER_COLOURS)])  # type: ignore[arg-type]
+
+
+def role_of(queue: QueueReport, backend: str) -> str | None:
+    """``baseline``, ``candidate`` or ``None`` (a third backend in the log) for one of the queue's backends."""
+    verdict = queue.verdict
+    return BASELINE if backend == verdict.baseline.backend else CANDIDATE if backend == verdict.candidate.backend else None
 
 
 def _attrs(**values: object) -> str:
@@ -88,7 +96,7 @@ def latency_chart(queue: QueueReport, width: int = 560, height: int = 260) -> st
             bar_h = share / peak * plot_h
             tip = f"{name}: {histogram.counts[name][index]:,} runs ({share * 100:.1f}%) in {fmt.ms(edges[index])} – {fmt.ms(edges[index + 1])}"
             parts.append(
-                f'<rect {_attrs(x=f"{x0 + position * slot + 0.5:.1f}", y=f"{top + plot_h - bar_h:.1f}", width=f"{max(slot - 1, 0.5):.1f}", height=f"{bar_h:.1f}", fill=colour(name, position))}>'
+                f'<rect {_attrs(x=f"{x0 + position * slot + 0.5:.1f}", y=f"{top + plot_h - bar_h:.1f}", width=f"{max(slot - 1, 0.5):.1f}", height=f"{bar_h:.1f}", fill=colour(role_of(queue, name), position))}>'
                 f"<title>{escape(tip)}</title></rect>"
             )
     decade = math.ceil(lo)
@@ -97,22 +105,22 @@ def latency_chart(queue: QueueReport, width: int = 560, height: int = 260) -> st
         parts.append(f'<line {_attrs(x1=f"{x:.1f}", x2=f"{x:.1f}", y1=top + plot_h, y2=top + plot_h + 4, stroke="#495057")}/>')
         parts.append(_text(x, top + plot_h + 16, _decade_label(10 ** decade), "middle", 10))
         decade += 1
-    for position, side in enumerate(sides):
+    for position, (role, side) in enumerate(zip(ROLES, sides)):
         figures = side.figures
         if figures is None or figures.duration.p95 is None:
             continue
         for name, value, dash in (("p50", figures.duration.p50, "2,3"), ("p95", figures.duration.p95, "6,3")):
             x = x_of(value)  # type: ignore[arg-type]
             parts.append(
-                f'<line class="marker" {_attrs(x1=f"{x:.1f}", x2=f"{x:.1f}", y1=top, y2=top + plot_h, stroke=colour(side.backend, position), stroke_dasharray=dash)}>'
+                f'<line class="marker" {_attrs(x1=f"{x:.1f}", x2=f"{x:.1f}", y1=top, y2=top + plot_h, stroke=colour(role, position), stroke_dasharray=dash)}>'
                 f"<title>{escape(f'{side.backend} {name} {fmt.ms(value)}')}</title></line>"
             )
-    for position, side in enumerate(sides):
+    for position, (role, side) in enumerate(zip(ROLES, sides)):
         figures = side.figures
         summary = "no data" if figures is None else f"{figures.duration.count:,} runs, p50 {fmt.ms(figures.duration.p50)}, p95 {fmt.ms(figures.duration.p95)}"
         y = 6 + position * 16
-        parts.append(f'<rect {_attrs(x=left, y=y, width=10, height=10, fill=colour(side.backend, position))}/>')
-        caption = side.backend + ("" if side.period == "all" else f" ({side.period} the split)") + f": {summary}"
+        parts.append(f'<rect {_attrs(x=left, y=y, width=10, height=10, fill=colour(role, position))}/>')
+        caption = f"{role} {side.backend}" + ("" if side.period == "all" else f" ({side.period} the split)") + f": {summary}"
         parts.append(_text(left + 14, y + 9, caption, size=11))
     parts.append(_text(left + plot_w / 2, height - 4, "run time (log scale); dashed: p50 and p95", "middle", 10))
     parts.append("</svg>")
@@ -150,7 +158,7 @@ def outcomes_chart(queue: QueueReport, width: int = 560, row_height: int = 90) -
         y0 = top + row * (row_height + 14)
         base = y0 + row_height
         parts.append(f'<rect {_attrs(x=left, y=y0, width=plot_w, height=row_height, fill="#fafafa", stroke="#dee2e6")}/>')
-        parts.append(_text(left - 4, y0 + 12, backend, "end", 11, f' fill="{colour(backend, row)}" font-weight="bold"'))
+        parts.append(_text(left - 4, y0 + 12, backend, "end", 11, f' fill="{colour(role_of(queue, backend), row)}" font-weight="bold"'))
         for index in range(timeline.buckets):
             stacked = 0
             for outcome in OUTCOME_COLOURS:

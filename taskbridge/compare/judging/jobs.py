@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import filterfalse
 
-from .reader import Group, Partial
-from .times import format_iso
+from ..reading.reader import Group, Partial
+from ..times import format_iso
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .reader import CANCEL, ENQ, FAIL, KINDS, RETRY, SKIP, START, SUCC
+from ..reading.reader import CANCEL, ENQ, FAIL, KINDS, RETRY, SKIP, START, SUCC
 
 COUNT_NAMES = {ENQ: "enqueued", START: "started", SUCC: "succeeded", FAIL: "failed", RETRY: "retried", CANCEL: "cancelled", SKIP: "skipped"}
 TERMINAL_OUTCOMES = (SUCC, FAIL, CANCEL)

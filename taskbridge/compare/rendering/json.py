@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from .report import Report
+from ..judging.report import Report
 
 
 def _clean(value: Any) -> Any:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from taskbridge.events import SCHEMA_VERSION
 
 from .jobs import DuplicateJob, StrandedJob
-from .options import Options
-from .reader import RouteChange
+from ..options import Options
+from ..reading.reader import RouteChange
 from .stats import Figures, Histogram, Timeline
-from .times import format_iso
+from ..times import format_iso
 from .verdict import Verdict
 
 REPORT_SCHEMA = "taskbridge.compare.report"
