@@ -16,10 +16,6 @@ from .ledger import ledger
 from .states import TaskStatus
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
-
-
 def timeout_message(seconds: int) -> str:
     return f"exceeded its time limit of {seconds}s"
 
@@ -63,7 +59,7 @@ def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
         return False
     subject = events.Subject(record.backend, record.queue, record.task, job_id, record.attempt, record.correlation_id)
     events.emit(
-        events.FAILED, subject, duration_ms=_ms(ran) if ran is not None else None, error_type=error_type, error=error,
+        events.FAILED, subject, duration_ms=events.ms(ran) if ran is not None else None, error_type=error_type, error=error,
     )
     return True
 

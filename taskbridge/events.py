@@ -95,6 +95,11 @@ def reset() -> None:
     _logger = None
 
 
+def ms(seconds: float) -> float:
+    """A duration as the schema writes it (``duration_ms``, ``wait_ms``)."""
+    return round(seconds * 1000, 3)
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
     """The job an event is about: the fields every task event starts with."""

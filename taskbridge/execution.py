@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_RETRIES = 3
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
-
-
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
     """Run one attempt of a job, holding its lease (taken before the job is marked started)
     and, in a worker's job process, under its hard time limit."""
@@ -70,7 +66,7 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
         logger.info("job %s is already %s; not running it", job.job_id, before)
         return None
     started = time.time()
-    events.emit(events.STARTED, ctx.subject, wait_ms=_ms(max(0.0, started - job.due_at)))
+    events.emit(events.STARTED, ctx.subject, wait_ms=events.ms(max(0.0, started - job.due_at)))
     context_token = _current.set(ctx)
     correlation_token = correlation.set(ctx.correlation_id)
     try:
@@ -94,14 +90,14 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
         _current.reset(context_token)
     if ledger().succeed(job.job_id, result, task.effective_result_ttl) != TaskStatus.SUCCEEDED:
         return result  # cancelled (or failed as lost) while it ran: that stays its one ending
-    events.emit(events.SUCCEEDED, ctx.subject, duration_ms=_ms(time.time() - started))
+    events.emit(events.SUCCEEDED, ctx.subject, duration_ms=events.ms(time.time() - started))
     return result
 
 
 def _fail(task: Task, ctx: TaskContext, error_type: str, error: str, started: float | None) -> None:
     if ledger().fail(ctx.job_id, error_type, error, task.effective_result_ttl) != TaskStatus.FAILED:
         return
-    duration = _ms(time.time() - started) if started is not None else None
+    duration = events.ms(time.time() - started) if started is not None else None
     events.emit(events.FAILED, ctx.subject, duration_ms=duration, error_type=error_type, error=error)
 
 
@@ -139,7 +135,7 @@ def _retry_or_give_up(
     if ledger().set_state(ctx.job_id, TaskStatus.RETRYING, attempt=ctx.attempt) != TaskStatus.RETRYING:
         return
     events.emit(
-        events.RETRYING, ctx.subject, countdown=request.countdown, duration_ms=_ms(time.time() - started),
+        events.RETRYING, ctx.subject, countdown=request.countdown, duration_ms=events.ms(time.time() - started),
         error_type=type(cause).__name__ if cause else None, error=str(cause) if cause else None,
     )
     job.schedule_retry(request.countdown)
