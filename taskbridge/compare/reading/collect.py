@@ -16,8 +16,8 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from .reader import ParseSpec, Partial, parse_lines, parse_text
-from .sources import Block, Input, LinesInput, PathInput, StreamInput, blocks, text_lines, undecodable_lines
+from .reader import ParseSpec, Partial, parse_bytes, parse_lines
+from .sources import Block, Input, LinesInput, PathInput, StreamInput, blocks, text_lines
 
 
 def default_workers() -> int:
@@ -35,12 +35,8 @@ def parse_block(job: tuple[Block, ParseSpec]) -> tuple[str, Partial]:
 
 
 def parse_data(data: bytes, spec: ParseSpec, label: str, into: Partial | None = None, line_offset: int = 0) -> Partial:
-    """A block of bytes: decoded at once when it is all UTF-8 (the usual case), else line by line."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return parse_lines(undecodable_lines(data), spec, label, into=into, line_offset=line_offset)
-    return parse_text(text, spec, label, into=into, line_offset=line_offset)
+    """A block of bytes, parsed as bytes (see :func:`~.reader.parse_bytes`)."""
+    return parse_bytes(data, spec, label, into=into, line_offset=line_offset)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Iterator, Union
 
-from .reader import INVALID_UTF8
+from .reader import decode_line
 
 STDIN = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -163,22 +163,7 @@ def _stream_blocks(label: str, stream: IO[bytes], block_size: int) -> Iterator[D
         yield DataBlock(label, carry)
 
 
-def undecodable_lines(data: bytes) -> list[str]:
-    """The lines of a block that is not all UTF-8; each bad line comes back marked so the parser counts it."""
-    lines = [_decode_line(raw) for raw in data.split(b"\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def _decode_line(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return INVALID_UTF8 + raw.decode("utf-8", "replace")
-
-
 def text_lines(items: Iterable[str | bytes]) -> Iterator[str]:
-    """Lines from memory or a text stream, bytes decoded the way :func:`undecodable_lines` does."""
+    """Lines from memory or a text stream, bytes decoded line by line (:func:`~.reader.decode_line`)."""
     for item in items:
-        yield _decode_line(item) if isinstance(item, bytes) else item
+        yield decode_line(item) if isinstance(item, bytes) else item
