@@ -58,3 +58,11 @@ class NotInTask(TaskbridgeError, RuntimeError):
 
 class RouteError(TaskbridgeError, ValueError):
     """A route change that cannot be made as asked (unknown queue, bad share, refused by the interlock)."""
+
+
+class CompareError(TaskbridgeError):
+    """A problem with ``compare``'s input or arguments (not with the backends)."""
+
+
+class MissingRoles(TaskbridgeError, ValueError):
+    """``compare`` was given no backend name for a role, and no Django settings to take it from."""

@@ -69,7 +69,7 @@ def cell(queue_report: Any | None) -> tuple[str, str]:
 def build(out: Path, log: Path, records: list[Any], run_started: str, run_ended: str, queues: list[str],
           workload: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     from taskbridge.compare import analyse
-    from taskbridge.compare.render_html import render_html as compare_page
+    from taskbridge.compare.rendering.html import render_html as compare_page
 
     limits = {"horizon": HORIZON_SECONDS, "min_samples": MIN_SAMPLES}
     whole = analyse(str(log), **limits)

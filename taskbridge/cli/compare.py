@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from taskbridge import conf
-from taskbridge.compare.command import EXIT_HOLD, CompareError, add_arguments, run  # noqa: F401  (add_arguments: the subcommand's)
+from taskbridge.compare.command import EXIT_HOLD, add_arguments, run  # noqa: F401  (add_arguments: the subcommand's)
+from taskbridge.errors import CompareError
 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:

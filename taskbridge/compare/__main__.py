@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .command import CompareError, add_arguments, run
+from ..errors import CompareError
+from .command import add_arguments, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import CompareError
 from .entry import analyse
 from .options import SPLIT_ROUTE_CHANGE, Options
 from .rendering.html import render_html
@@ -20,10 +21,6 @@ EXIT_HOLD = 3
 DESCRIPTION = """Judge the candidate backend against the baseline from their event logs (JSON lines, plain or gzip,
 any order): per queue, task and backend figures; stranded and duplicate jobs; a go / hold verdict per queue.
 Malformed lines, unknown events and newer-schema events are counted and reported, never fatal."""
-
-
-class CompareError(Exception):
-    """A problem with the command's input or arguments (not with the backends)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 
+from ..errors import MissingRoles
+
 BASELINE = "baseline"
 CANDIDATE = "candidate"
 ROLES = (BASELINE, CANDIDATE)
-
-
-class MissingRoles(ValueError):
-    """No backend name for a role, and no Django settings to take it from."""
 
 
 def settings_available() -> bool:
