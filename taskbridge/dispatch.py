@@ -83,6 +83,7 @@ def send(message: Message, backend_name: str) -> TaskHandle:
             subject = events.Subject(held[0], held[1], task.name, message.job_id, 1, message.correlation_id)
             events.emit(events.SKIPPED, subject, reason=f"duplicate job id (already {held[2]})")
             return TaskHandle(held[0], held[1], message.job_id)
+    sent_at = time.time()  # the event's time: before any worker can have the job
     try:
         backend.send(message, record=None if message.fixed_id else state)
     except Exception as exc:
@@ -90,7 +91,7 @@ def send(message: Message, backend_name: str) -> TaskHandle:
         raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
     events.emit(
         events.ENQUEUED, events.Subject(backend_name, task.queue, task.name, message.job_id, 1, message.correlation_id),
-        route=message.route,
+        route=message.route, timestamp=events.iso(sent_at),
         eta=message.eta.isoformat() if message.eta else None,
         countdown=task.countdown if message.eta and task.countdown else None,
     )

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,8 @@ _HOST = socket.gethostname()
 
 def _add_envelope(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     event_dict["v"] = SCHEMA_VERSION
-    event_dict["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if "timestamp" not in event_dict:
+        event_dict["timestamp"] = iso(time.time())
     event_dict["pid"] = os.getpid()
     event_dict["host"] = _HOST
     return event_dict
@@ -93,6 +95,11 @@ def reset() -> None:
     """Forget the logger so the next event re-reads the target (tests that change it)."""
     global _logger
     _logger = None
+
+
+def iso(at: float) -> str:
+    """A moment as the schema writes it: ISO 8601, UTC, microseconds, ``Z``."""
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def ms(seconds: float) -> float:
