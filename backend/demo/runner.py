@@ -59,36 +59,29 @@ def ensure_admin(password: str):
 
 
 def wait_for_workers(config: Config, timeout: float = 90.0) -> float:
-    """Until the Celery worker answers a ping and the RQ worker has registered; returns the seconds waited."""
-    import redis
-    from celery import current_app
-    from rq import Worker
+    """Until every backend has a live worker on the queues and the web server answers;
+    returns the seconds waited."""
+    from taskbridge import conf
+    from taskbridge.testing import wait_for_workers as wait_for_backend
 
     started = time.monotonic()
-    connection = redis.Redis.from_url(settings.REDIS_URL)
-    celery_ok = rq_ok = web_ok = False
     deadline = started + timeout
-    while not (celery_ok and rq_ok and web_ok):
+    try:
+        for backend in conf.backends():
+            for queue in conf.queues():
+                wait_for_backend(backend, queue, timeout=max(deadline - time.monotonic(), 0.1))
+    except TimeoutError as exc:
+        raise RuntimeError(f"not ready after {timeout:.0f}s: {exc} (see the logs in {config.out / 'logs'})") from None
+    while True:
+        try:
+            with urllib.request.urlopen(config.web + "/admin/login/", timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            pass
         if time.monotonic() > deadline:
-            missing = [n for n, ok in (("celery worker", celery_ok), ("rq worker", rq_ok), ("web server", web_ok)) if not ok]
-            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(missing)} (see the logs in {config.out / 'logs'})")
-        if not rq_ok:
-            rq_ok = set(config.rq_names) <= {worker.name for worker in Worker.all(connection=connection)}
-        if not celery_ok:
-            try:
-                replies = current_app.control.ping(destination=[config.celery_name], timeout=0.5)
-            except Exception:  # the broker connection is still coming up
-                replies = []
-            celery_ok = bool(replies)
-        if not web_ok:
-            try:
-                with urllib.request.urlopen(config.web + "/admin/login/", timeout=1) as response:
-                    web_ok = response.status == 200
-            except OSError:
-                web_ok = False
-        if not (celery_ok and rq_ok and web_ok):
-            time.sleep(0.2)
-    return time.monotonic() - started
+            raise RuntimeError(f"not ready after {timeout:.0f}s: web server (see the logs in {config.out / 'logs'})")
+        time.sleep(0.2)
 
 
 def drain(book: JobBook, term: Terminal, timeout: float, quiet: bool = False) -> int:

@@ -21,7 +21,6 @@ from urllib.parse import quote, unquote
 import pytest
 from django.conf import settings
 
-from taskbridge import conf
 from django.test import Client
 
 from tests.conftest import set_route
@@ -172,7 +171,9 @@ def route_all(everyone: bool) -> None:
     process (workers dispatching chained tasks included) has seen it."""
     for queue in settings.TASKBRIDGE["QUEUES"]:
         set_route(queue, everyone=everyone)
-    time.sleep(conf.option("FLAG_CACHE_SECONDS") + 0.2)
+    from taskbridge.testing import settle
+
+    settle()
 
 
 def post(client: Client, path: str, data: dict[str, Any] | None = None):
