@@ -8,13 +8,14 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import redis
 from django.db import transaction
 
 from . import arguments, correlation, events, routing
 from .backends import get_backend
 from .errors import ArgumentError, EnqueueError
 from .handle import TaskHandle
-from .ledger import ledger
+from .ledger import ledger, payload
 from .message import Message
 from .states import TaskStatus
 
@@ -71,6 +72,15 @@ def _stamped(message: Message) -> Message:
     return dataclasses.replace(message, enqueued_at=now, eta=eta)
 
 
+def _release(job_id: str) -> None:
+    """Drop the record of a job that was not enqueued. With the broker down this fails too;
+    the reconciler then finds the job in no queue and sends it (its record kept what it needs)."""
+    try:
+        ledger().release(job_id)
+    except redis.RedisError:
+        pass
+
+
 def send(message: Message, backend_name: str) -> TaskHandle:
     """Record and enqueue one message; a failed enqueue leaves no record behind."""
     task = message.task
@@ -78,7 +88,10 @@ def send(message: Message, backend_name: str) -> TaskHandle:
     state = TaskStatus.SCHEDULED if message.eta else TaskStatus.QUEUED
     jobs = ledger()
     if message.fixed_id:
-        held = jobs.claim(message.job_id, backend_name, task.queue, task.name, state, message.correlation_id)
+        try:
+            held = jobs.claim(message.job_id, backend_name, task.queue, task.name, state, message.correlation_id, payload(message))
+        except redis.RedisError as exc:
+            raise EnqueueError(f"{task.name}: could not record job {message.job_id}: {exc}") from exc
         if held is not None:
             subject = events.Subject(held[0], held[1], task.name, message.job_id, 1, message.correlation_id)
             events.emit(events.SKIPPED, subject, reason=f"duplicate job id (already {held[2]})")
@@ -86,7 +99,7 @@ def send(message: Message, backend_name: str) -> TaskHandle:
     try:
         backend.send(message, record=None if message.fixed_id else state)
     except Exception as exc:
-        jobs.release(message.job_id)
+        _release(message.job_id)
         raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
     events.emit(
         events.ENQUEUED, events.Subject(backend_name, task.queue, task.name, message.job_id, 1, message.correlation_id),
