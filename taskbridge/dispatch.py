@@ -9,7 +9,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import redis
-from django.db import transaction
 
 from . import arguments, correlation, events, routing
 from .backends import get_backend
@@ -33,9 +32,10 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
     """Dispatch ``task(*args, **kwargs)`` and return its handle.
 
     The route is decided here, once: the job lives on that backend until it
-    ends, retries included. With ``on_commit`` the job is sent when the
-    current transaction commits (the handle is valid at once); nothing is sent
-    if it rolls back.
+    ends, retries included. With ``on_commit`` the dispatch is written in the
+    current transaction and sent when it commits, or later by the reconciler if
+    the broker cannot take it then (:mod:`taskbridge.outbox`); the handle is valid
+    at once, and nothing is sent if the transaction rolls back.
     """
     arguments.validate(task.name, args, kwargs)
     try:
@@ -56,12 +56,14 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
         eta=task.eta,
     )
     if on_commit:
-        transaction.on_commit(lambda: send(_stamped(message), decided.backend))
+        from .outbox import dispatch_on_commit
+
+        dispatch_on_commit(message, decided.backend)
         return TaskHandle(decided.backend, task.queue, job_id)
-    return send(_stamped(message), decided.backend)
+    return send(stamped(message), decided.backend)
 
 
-def _stamped(message: Message) -> Message:
+def stamped(message: Message) -> Message:
     """The message as sent now: a countdown runs from the send (for ``on_commit``: the
     commit), not from the call."""
     countdown = message.task.countdown
