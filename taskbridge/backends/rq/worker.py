@@ -142,13 +142,11 @@ class TaskbridgeWorker(Worker):
     dequeue and start (:class:`TaskbridgeQueue`); says it is alive, and which job it holds,
     every few seconds (:mod:`taskbridge.presence`); rides out a Redis restart."""
 
-    queue_class = TaskbridgeQueue
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("job_class", TaskbridgeJob)
-        kwargs["queue_class"] = TaskbridgeQueue
         super().__init__(*args, **kwargs)
+        self.queue_class = TaskbridgeQueue  # after RQ checked django-rq's queues against its own class
         self._holding: str | None = None
         autodiscover_modules("tasks")
 
