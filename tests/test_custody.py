@@ -91,3 +91,15 @@ def test_a_stalled_database_falls_back_to_the_last_flags(transactional_db, event
     assert decided.backend == conf.candidate()
     assert waited < 2
     assert any(e["event"] == "route.stale" for e in event_log.all())
+
+
+def test_deploy_check_warns_about_a_redis_that_would_lose_jobs(redis_conn):
+    from taskbridge.checks import check_redis_durability
+
+    ids = {message.id for message in check_redis_durability()}
+    assert "taskbridge.W010" in ids  # the tests' redis-server runs with --appendonly no
+    redis_conn.config_set("appendonly", "yes")
+    try:
+        assert "taskbridge.W010" not in {message.id for message in check_redis_durability()}
+    finally:
+        redis_conn.config_set("appendonly", "no")
