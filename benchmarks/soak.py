@@ -131,16 +131,24 @@ def run(jobs: int, flips: int, settle: float) -> dict:
     targets = ["candidate", "baseline", 25, 50, 75, None]
     faults = ["rq", "celery", "job", "redis"]
     kills: dict[str, float] = {}
+    restarts = 0
+    commands = {"rq": rq_worker_command(queues, name="soak-rq"), "celery": celery_worker_command(queues, 2, "soak"),
+                "reconciler": [sys.executable, "manage.py", "taskbridge", "reconcile"]}
     flip = 0
-    started = time.monotonic()
-    while any(s.poll() is None for s in senders) or flip < flips:
+    started = last_fault = time.monotonic()
+    while any(s.poll() is None for s in senders) or flip < flips or faults:
+        for name, process in list(procs.items()):  # the process manager: restart what exited
+            if process.poll() is not None:
+                restarts += 1
+                procs[name] = _start(commands[name], scratch / f"{name}-restart{restarts}.log")
         try:
             set_route("default", targets[flip % len(targets)], origin="code", reason="soak")
         except Exception:
             pass  # Redis restarting: the flip is in the database, the event is what failed
         flip += 1
         done = sum(1 for _ in open(out)) if out.exists() else 0
-        if faults and done >= jobs * (5 - len(faults)) / 5:
+        if faults and done >= jobs * (5 - len(faults)) / 6 and time.monotonic() - last_fault > 10:
+            last_fault = time.monotonic()
             fault = faults.pop(0)
             if fault in ("rq", "celery"):
                 kills[fault] = time.time()
@@ -177,7 +185,7 @@ def run(jobs: int, flips: int, settle: float) -> dict:
             first = min(dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() for e in seen)
             longest = max(longest, first - at)
     failed_events = {e["job_id"] for e in events if e["event"] == "task.failed"}
-    results.update(flips=flip, dispatch_seconds=round(dispatch_seconds, 1), longest_dead_worker_detection_s=round(longest, 1),
+    results.update(flips=flip, restarts_by_process_manager=restarts, dispatch_seconds=round(dispatch_seconds, 1), longest_dead_worker_detection_s=round(longest, 1),
                    failed_without_event=sorted(set(results.pop("failed_ids")) - failed_events), scratch=str(scratch))
     return results
 

@@ -115,7 +115,7 @@ class RQCustody:
     def maintain(self) -> None:
         """Move due scheduled jobs of queues no scheduler holds the lock of (its worker died and
         the live workers' schedulers only look for free locks every 10 minutes)."""
-        scheduler = RQScheduler(list(conf.queues()), connection=connection(), serializer=JSONSerializer)
+        scheduler = RQScheduler(list(conf.queues()), connection=connection(), serializer=JSONSerializer, logging_level="WARNING")
         scheduler.acquire_locks()
         if scheduler.acquired_locks:
             try:
