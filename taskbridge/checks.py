@@ -45,3 +45,27 @@ def check_backends(app_configs: Any = None, **_: Any) -> list[checks.CheckMessag
     except Exception as exc:
         return [checks.Error(str(exc), id="taskbridge.E002")]
     return [message for backend in found for message in backend.check()]
+
+
+@checks.register(deploy=True)
+def check_redis_durability(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
+    """The Redis that holds queues, messages and job records must persist them and never evict
+    them (docs/operations.md, "The broker Redis must keep its data")."""
+    import redis
+
+    from .redis import connection
+
+    try:
+        config = connection().config_get("appendonly", "maxmemory-policy")
+    except redis.RedisError as exc:
+        return [checks.Warning(f"could not read the Redis configuration: {exc}", id="taskbridge.W012")]
+    found: list[checks.CheckMessage] = []
+    if config.get("appendonly") != "yes":
+        found.append(checks.Warning(
+            "Redis runs without AOF persistence (appendonly no): a restart loses every queued and scheduled job and "
+            "every job record.", hint="Set appendonly yes (appendfsync everysec).", id="taskbridge.W010"))
+    if config.get("maxmemory-policy") != "noeviction":
+        found.append(checks.Warning(
+            f"Redis maxmemory-policy is {config.get('maxmemory-policy')!r}: under memory pressure it may evict queued "
+            "messages, job records and leases.", hint="Set maxmemory-policy noeviction.", id="taskbridge.W011"))
+    return found

@@ -46,6 +46,19 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ARGUMENT_BYTES": 256 * 1024,
     # Extra `manage.py taskbridge` subcommands: {"name": "dotted.module"}.
     "COMMANDS": {},
+    # Connect and read timeout (seconds) of every Redis call taskbridge makes on the dispatch path;
+    # the broker's own calls (Celery publish) get the same. A dispatch never waits longer for Redis.
+    "REDIS_TIMEOUT": 3.0,
+    # Longest wait (seconds) for the flags from the database when routing; past it the last flags
+    # read are used (and a route.stale event says so).
+    "FLAG_READ_TIMEOUT": 2.0,
+    # A worker that has not said it is alive for this many seconds is taken for dead (taskbridge.presence).
+    "WORKER_TTL": 10,
+    # Seconds between the reconciler's passes (taskbridge.reconcile).
+    "RECONCILE_INTERVAL": 2.0,
+    # How long a queued job may be held by no queue, registry or worker before the reconciler
+    # sends it again (and how long a message may sit with no live worker holding it).
+    "RECONCILE_GRACE": 10.0,
 }
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import signal
 import time
+from typing import Any
 
 from . import conf, events, registry
 from .ledger import ledger
 from .states import TaskStatus
+
+
+#: How many times a job whose task declared ``rerun_if_worker_lost`` is re-run after its worker
+#: died; one more death fails it with ``worker_lost`` (a job that kills its worker is not re-run forever).
+MAX_RERUNS = 1
 
 
 def timeout_message(seconds: int) -> str:
@@ -39,11 +45,13 @@ def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
 
     Called by whichever process notices: the Celery worker's main process or
     the RQ worker that forked the work horse (at once), or, when the whole
-    worker died, any process that asks the job's status after its lease ran
-    out (``lease_gone``). The job is failed once, with ``error_type``
-    ``timeout`` when a worker stopped it past its time limit and
-    ``worker_lost`` otherwise; a job that was cancelled (which also stops its
-    process) or has already ended is left alone. Not retried: see docs/parity.md.
+    worker died, the reconciler or any process that asks the job's status
+    after its lease ran out (``lease_gone``). The job is failed once, with
+    ``error_type`` ``timeout`` when a worker stopped it past its time limit
+    and ``worker_lost`` otherwise; a job that was cancelled (which also stops
+    its process) or has already ended is left alone. Not retried, unless its
+    task declared ``rerun_if_worker_lost``: then it is sent again, once
+    (:data:`MAX_RERUNS`); see docs/parity.md.
     """
     record = ledger().get(job_id)
     if record is None or record.state != TaskStatus.STARTED:
@@ -54,6 +62,8 @@ def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
     else:
         error_type, error = "worker_lost", f"the process running the job died ({how})"
     declared = registry.get(record.task) if record.task else None
+    if declared is not None and declared.rerun_if_worker_lost and error_type == "worker_lost" and record.reruns < MAX_RERUNS:
+        return _rerun(record, how, lease_gone)
     ttl = declared.effective_result_ttl if declared else conf.option("RESULT_TTL")
     if not ledger().lose(job_id, record.attempt, error_type, error, ttl, lease_gone):
         return False
@@ -61,6 +71,20 @@ def job_lost(job_id: str, how: str, lease_gone: bool = False) -> bool:
     events.emit(
         events.FAILED, subject, duration_ms=events.ms(ran) if ran is not None else None, error_type=error_type, error=error,
     )
+    return True
+
+
+def _rerun(record: Any, how: str, lease_gone: bool) -> bool:
+    """Put a job whose worker died back on its backend (its task is idempotent, it said so)."""
+    from .errors import EnqueueError
+    from .redelivery import send_again
+
+    if not ledger().requeue(record.job_id, record.attempt, lease_gone):
+        return False
+    try:
+        send_again(record, f"re-run: the process running it died ({how})")
+    except EnqueueError:
+        pass  # queued in the ledger, on no backend: the reconciler sends it when the broker takes it
     return True
 
 

@@ -41,6 +41,7 @@ class Task:
     result_ttl: int | None = None
     routing_key: str | None = None
     on_give_up: Callable[..., Any] | None = None
+    rerun_if_worker_lost: bool = False
     countdown: float | None = None
     eta: dt.datetime | None = None
     job_id: str | None = None
@@ -95,12 +96,15 @@ def task(
     result_ttl: int | None = None,
     routing_key: str | None = None,
     on_give_up: Callable[..., Any] | None = None,
+    rerun_if_worker_lost: bool = False,
 ) -> Any:
     """Declare a task: ``@task(queue="podcast", timeout=600)`` over a plain function.
 
     ``routing_key`` names the argument whose value buckets a percentage route
     (so one entity stays on one backend); by default the job id is used.
     ``on_give_up`` is called with the task's own arguments when retries run out.
+    ``rerun_if_worker_lost`` (for idempotent tasks only): a run whose worker died is run
+    again, once, instead of failing with ``worker_lost`` (docs/parity.md).
     """
 
     def declare(function: Callable[..., Any]) -> Task:
@@ -119,6 +123,7 @@ def task(
             result_ttl=result_ttl,
             routing_key=routing_key,
             on_give_up=on_give_up,
+            rerun_if_worker_lost=rerun_if_worker_lost,
         )
         registry.add(declared)
         return declared

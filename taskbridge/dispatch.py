@@ -1,22 +1,18 @@
-"""Dispatch: validate, route, record, enqueue, emit. The same steps for both backends."""
+"""Dispatch: validate, route, build the message, send it (:mod:`taskbridge.sending`) now or
+when the transaction commits (:mod:`taskbridge.outbox`). The same steps for every backend."""
 
 from __future__ import annotations
 
-import datetime as dt
-import dataclasses
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-
-from . import arguments, correlation, events, routing
-from .backends import get_backend
-from .errors import ArgumentError, EnqueueError
+from . import arguments, correlation, routing
+from .errors import ArgumentError
 from .handle import TaskHandle
-from .ledger import ledger
 from .message import Message
-from .states import TaskStatus
+from .outbox import dispatch_on_commit
+from .sending import send, stamped
 
 if TYPE_CHECKING:
     from .declaration import Task
@@ -32,9 +28,10 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
     """Dispatch ``task(*args, **kwargs)`` and return its handle.
 
     The route is decided here, once: the job lives on that backend until it
-    ends, retries included. With ``on_commit`` the job is sent when the
-    current transaction commits (the handle is valid at once); nothing is sent
-    if it rolls back.
+    ends, retries included. With ``on_commit`` the dispatch is written in the
+    current transaction and sent when it commits, or later by the reconciler if
+    the broker cannot take it then (:mod:`taskbridge.outbox`); the handle is valid
+    at once, and nothing is sent if the transaction rolls back.
     """
     arguments.validate(task.name, args, kwargs)
     try:
@@ -55,45 +52,6 @@ def enqueue(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], *, on_com
         eta=task.eta,
     )
     if on_commit:
-        transaction.on_commit(lambda: send(_stamped(message), decided.backend))
+        dispatch_on_commit(message, decided.backend)
         return TaskHandle(decided.backend, task.queue, job_id)
-    return send(_stamped(message), decided.backend)
-
-
-def _stamped(message: Message) -> Message:
-    """The message as sent now: a countdown runs from the send (for ``on_commit``: the
-    commit), not from the call."""
-    countdown = message.task.countdown
-    if not countdown:
-        return message
-    now = time.time()
-    eta = dt.datetime.fromtimestamp(now, dt.timezone.utc) + dt.timedelta(seconds=countdown)
-    return dataclasses.replace(message, enqueued_at=now, eta=eta)
-
-
-def send(message: Message, backend_name: str) -> TaskHandle:
-    """Record and enqueue one message; a failed enqueue leaves no record behind."""
-    task = message.task
-    backend = get_backend(backend_name)
-    state = TaskStatus.SCHEDULED if message.eta else TaskStatus.QUEUED
-    jobs = ledger()
-    if message.fixed_id:
-        held = jobs.claim(message.job_id, backend_name, task.queue, task.name, state, message.correlation_id)
-        if held is not None:
-            subject = events.Subject(held[0], held[1], task.name, message.job_id, 1, message.correlation_id)
-            events.emit(events.SKIPPED, subject, reason=f"duplicate job id (already {held[2]})")
-            return TaskHandle(held[0], held[1], message.job_id)
-    sent_at = time.time()  # the event's time: before any worker can have the job
-    try:
-        backend.send(message, record=None if message.fixed_id else state)
-    except Exception as exc:
-        jobs.release(message.job_id)
-        raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
-    events.emit(
-        events.ENQUEUED, events.Subject(backend_name, task.queue, task.name, message.job_id, 1, message.correlation_id),
-        route=message.route, timestamp=events.iso(sent_at),
-        eta=message.eta.isoformat() if message.eta else None,
-        countdown=task.countdown if message.eta and task.countdown else None,
-    )
-    backend.sent(message)
-    return TaskHandle(backend_name, task.queue, message.job_id)
+    return send(stamped(message), decided.backend)

@@ -30,8 +30,17 @@ FAILED = "task.failed"
 CANCELLED = "task.cancelled"
 SKIPPED = "task.skipped"
 ROUTE_CHANGED = "route.changed"
+#: The reconciler (or a worker) sent a job again with the same id: lost by its backend, or
+#: re-run after its worker died (``reason`` says which).
+REQUEUED = "task.requeued"
+#: The reconciler found a worker dead and handed back what it held.
+WORKER_LOST = "worker.lost"
+#: Routing could not read the flags and used the last ones it read.
+ROUTE_STALE = "route.stale"
 
-EVENT_NAMES = frozenset({ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED})
+EVENT_NAMES = frozenset(
+    {ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED, REQUEUED, WORKER_LOST, ROUTE_STALE}
+)
 TERMINAL_EVENTS = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 _HOST = socket.gethostname()

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
-from .custody import timeout_message
+from .custody import job_lost, timeout_message
 from .errors import MaxRetriesExceeded
-from .ledger import ledger
+from .ledger import Lease, ledger
 from .message import RunningJob
 from .retry import NO_RETRY, RetryRequested
 from .states import FINISHED, TaskStatus
@@ -34,13 +34,13 @@ DEFAULT_MAX_RETRIES = 3
 
 
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
-    """Run one attempt of a job, holding its lease (taken before the job is marked started)
-    and, in a worker's job process, under its hard time limit."""
-    with ledger().lease(job.job_id, job.attempt):
+    """Run one attempt of a job, holding its lease (taken in the step that marks the job
+    started) and, in a worker's job process, under its hard time limit."""
+    with ledger().lease(job.job_id) as lease:
         if not job.kill_past_hard_limit:
-            return _run(task, args, kwargs, job)
+            return _run(task, args, kwargs, job, lease)
         with _hard_limit(task.effective_timeout):
-            return _run(task, args, kwargs, job)
+            return _run(task, args, kwargs, job, lease)
 
 
 @contextmanager
@@ -59,12 +59,18 @@ def _hard_limit(timeout: int) -> Iterator[None]:
         timer.cancel()
 
 
-def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
+def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob, lease: Lease) -> Any:
     ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
-    before = ledger().begin(job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout)
-    if before in FINISHED:
-        logger.info("job %s is already %s; not running it", job.job_id, before)
+    before = ledger().begin(
+        job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout, lease, task.rerun_if_worker_lost
+    )
+    if before in FINISHED or before == "held":
+        logger.info("job %s is already %s; not running this delivery of it", job.job_id, before)
         return None
+    if before == "lost":
+        job_lost(job.job_id, "delivered again after the run holding it died", lease_gone=True)
+        return None
+    lease.hold()
     started = time.time()
     events.emit(events.STARTED, ctx.subject, wait_ms=events.ms(max(0.0, started - job.due_at)))
     context_token = _current.set(ctx)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 
 from . import conf
@@ -26,11 +28,14 @@ from .states import TaskStatus
 
 KEY_PREFIX = "taskbridge:job:"
 LEASE_PREFIX = "taskbridge:lease:"
+#: Every job dispatched and not yet seen ended, scored by dispatch time: what the reconciler
+#: (:mod:`taskbridge.reconcile`) walks. Ended jobs are dropped from it by the reconciler.
+ACTIVE_INDEX = "taskbridge:active"
 ACTIVE_TTL = 7 * 86400
 
 _ACTIVE_STATES = "queued scheduled started retrying"
 
-# KEYS[1] record; ARGV: backend queue task state ttl now correlation_id
+# KEYS[1] record, KEYS[2] active index; ARGV: backend queue task state ttl now correlation_id payload
 # Returns nil when claimed, or {backend, queue, state} of the job that holds the id.
 _CLAIM = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -39,21 +44,65 @@ if state and string.find(' {_ACTIVE_STATES} ', ' ' .. state .. ' ', 1, true) the
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'backend', ARGV[1], 'queue', ARGV[2], 'task', ARGV[3], 'state', ARGV[4], 'updated', ARGV[6],
-           'correlation_id', ARGV[7])
+           'correlation_id', ARGV[7], 'payload', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[6], string.sub(KEYS[1], {len("taskbridge:job:") + 1}))
 return nil
 """
 
-# KEYS[1] record; ARGV: attempt now ttl backend queue task timeout. Returns the state before;
-# a job that has ended (cancelled, or a duplicate delivery of a finished one) is not started.
+# KEYS[1] record, KEYS[2] lease; ARGV: attempt now ttl backend queue task timeout token lease_ms rerun.
+# Returns the state before, and takes the lease (value: this run's token) in the same step.
+# Not started: a job that has ended (cancelled, or a duplicate delivery of a finished one):
+# its state; a job another run holds the live lease of (a redelivered duplicate): 'held'; a
+# started job whose run died, when its task did not opt in to a re-run: 'lost'.
 _BEGIN = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'cancelled' or state == 'succeeded' or state == 'failed' then return state end
+if state == 'started' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 'held' end
+  if ARGV[10] ~= '1' then return 'lost' end
+end
 redis.call('HSET', KEYS[1], 'state', 'started', 'attempt', ARGV[1], 'updated', ARGV[2], 'started', ARGV[2],
            'backend', ARGV[4], 'queue', ARGV[5], 'task', ARGV[6], 'timeout', ARGV[7])
 redis.call('HDEL', KEYS[1], 'ended')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[9])
 return state or 'unknown'
+"""
+
+# KEYS[1] lease; ARGV: token lease_ms. Renews the lease only while this run holds it.
+_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS[1] lease; ARGV: token. Drops the lease only if this run holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS[1] record, KEYS[2] lease; ARGV: attempt now lease_must_be_gone. A started job whose run
+# died goes back to queued for a re-run (its task opted in); 1 when it did (once: the state moved on).
+_REQUEUE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'started' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'updated', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'reruns', 1)
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS[1] record; ARGV: state updated now. Marks a queued job the reconciler found nowhere as
+# re-sent (once: 1 the first time, 0 after), only if it has not moved on since it was looked at.
+_RESEND = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'updated') ~= ARGV[2] then return -1 end
+if redis.call('HSETNX', KEYS[1], 'resent', ARGV[3]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'updated', ARGV[3])
+return 1
 """
 
 # KEYS[1] record; ARGV: state ttl now [field value ...]. Returns the state the job is in after:
@@ -112,6 +161,10 @@ class JobRecord:
     started: float | None = None  # when the current attempt started
     timeout: int | None = None  # its time limit, in seconds
     ended: float | None = None  # when the last run ended (set even for a cancelled job)
+    updated: float | None = None  # when the state last changed
+    payload: str | None = None  # what it takes to send the job again (see :func:`payload`)
+    resent: bool = False  # the reconciler has re-sent it once
+    reruns: int = 0  # times it was re-run after its worker died
 
 
 def key(job_id: str) -> str:
@@ -132,9 +185,19 @@ def dispatch_record(message: Any, backend: str, state: TaskStatus) -> list[tuple
     name = key(message.job_id)
     return [
         ("HSET", name, "backend", backend, "queue", message.task.queue, "task", message.task.name, "state", state.value,
-         "updated", message.enqueued_at, "correlation_id", message.correlation_id),
+         "updated", message.enqueued_at, "correlation_id", message.correlation_id, "payload", payload(message)),
         ("EXPIRE", name, ACTIVE_TTL),
+        ("ZADD", ACTIVE_INDEX, message.enqueued_at, message.job_id),
     ]
+
+
+def payload(message: Any) -> bytes:
+    """What it takes to send the job again with the same id (JSON): the reconciler re-sends
+    a job its backend lost from it (:mod:`taskbridge.redelivery`)."""
+    return orjson.dumps({
+        "args": list(message.args), "kwargs": message.kwargs, "eta": message.eta.isoformat() if message.eta else None,
+        "correlation_id": message.correlation_id, "route": message.route, "enqueued_at": message.enqueued_at,
+    })
 
 
 def lease_seconds() -> float:
@@ -144,32 +207,40 @@ def lease_seconds() -> float:
 
 
 class Lease:
-    """Held by the process running a job while it runs, renewed by a daemon thread every
-    sixth of its lifetime. When the process dies with its worker (OOM, node loss), no one
-    is left to say so; the lease running out is how the job's death gets noticed
-    (:meth:`taskbridge.handle.TaskHandle.status`)."""
+    """Held by the run of a job while it runs: taken by :meth:`Ledger.begin` in the same
+    step that marks the job started (so a second delivery of the job cannot take it too),
+    then renewed by a daemon thread every sixth of its lifetime. When the process dies with
+    its worker (OOM, node loss), no one is left to say so; the lease running out is how the
+    job's death gets noticed (the reconciler, :meth:`taskbridge.handle.TaskHandle.status`)."""
 
-    def __init__(self, conn: redis.Redis, job_id: str, attempt: int, seconds: float) -> None:
-        self.conn, self.key, self.attempt, self.ms = conn, lease_key(job_id), attempt, max(1, int(seconds * 1000))
+    def __init__(self, ledger: Ledger, job_id: str, seconds: float) -> None:
+        self.ledger, self.key, self.ms = ledger, lease_key(job_id), max(1, int(seconds * 1000))
+        self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name=f"taskbridge-lease-{job_id}", daemon=True)
 
-    def __enter__(self) -> Lease:
-        self.conn.set(self.key, self.attempt, px=self.ms)
+    def hold(self) -> None:
+        """Start renewing (once :meth:`Ledger.begin` took the lease)."""
         self._thread.start()
-        return self
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ms / 6000):
             try:
-                self.conn.set(self.key, self.attempt, px=self.ms)
+                self.ledger._renew(keys=[self.key], args=[self.token, self.ms])
             except redis.RedisError:
                 pass  # the next renewal tries again; the lease outlives a few misses
 
+    def __enter__(self) -> Lease:
+        return self
+
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
-        self._thread.join(1)
-        self.conn.delete(self.key)
+        if self._thread.is_alive():
+            self._thread.join(1)
+        try:
+            self.ledger._release(keys=[self.key], args=[self.token])
+        except redis.RedisError:
+            pass  # it runs out by itself
 
 
 def _text(value: bytes | None) -> str | None:
@@ -191,6 +262,10 @@ class Ledger:
         self._finish = conn.register_script(_FINISH)
         self._cancel = conn.register_script(_CANCEL)
         self._lose = conn.register_script(_LOSE)
+        self._renew = conn.register_script(_RENEW)
+        self._release = conn.register_script(_RELEASE)
+        self._requeue = conn.register_script(_REQUEUE)
+        self._resend = conn.register_script(_RESEND)
 
     def write(self, commands: list[tuple[Any, ...]]) -> None:
         with self.conn.pipeline(transaction=True) as pipe:
@@ -199,19 +274,25 @@ class Ledger:
             pipe.execute()
 
     def claim(
-        self, job_id: str, backend: str, queue: str, task: str, state: TaskStatus, correlation_id: str
+        self, job_id: str, backend: str, queue: str, task: str, state: TaskStatus, correlation_id: str, payload: bytes
     ) -> tuple[str, str, str] | None:
         """Claim a fixed job id; returns (backend, queue, state) of the live job holding it, if any."""
         held = self._claim(
-            keys=[key(job_id)], args=[backend, queue, task, state.value, ACTIVE_TTL, time.time(), correlation_id]
+            keys=[key(job_id), ACTIVE_INDEX],
+            args=[backend, queue, task, state.value, ACTIVE_TTL, time.time(), correlation_id, payload],
         )
         return tuple(_text(part) for part in held) if held else None
 
     def release(self, job_id: str) -> None:
         self.conn.delete(key(job_id))
 
-    def begin(self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int) -> str:
-        return _text(self._begin(keys=[key(job_id)], args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout]))
+    def begin(
+        self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int, lease: Lease, rerun: bool = False
+    ) -> str:
+        """Mark the job started and take ``lease`` in one step; returns the state before, or
+        ``held``/``lost`` (see ``_BEGIN``), when this delivery must not run."""
+        args = [attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout, lease.token, lease.ms, "1" if rerun else "0"]
+        return _text(self._begin(keys=[key(job_id), lease_key(job_id)], args=args))
 
     def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
         ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
@@ -234,8 +315,17 @@ class Ledger:
         args = [attempt, time.time(), ttl, error_type, error, "1" if lease_gone else "0"]
         return bool(self._lose(keys=[key(job_id), lease_key(job_id)], args=args))
 
-    def lease(self, job_id: str, attempt: int) -> Lease:
-        return Lease(self.conn, job_id, attempt, lease_seconds())
+    def lease(self, job_id: str) -> Lease:
+        return Lease(self, job_id, lease_seconds())
+
+    def requeue(self, job_id: str, attempt: int, lease_gone: bool = False) -> bool:
+        """A started job whose run died goes back to queued, for a re-run (once per death)."""
+        args = [attempt, time.time(), "1" if lease_gone else "0"]
+        return bool(self._requeue(keys=[key(job_id), lease_key(job_id)], args=args))
+
+    def mark_resent(self, job_id: str, state: str, updated: str) -> int:
+        """1: the caller re-sends the job (first time); 0: it was re-sent before; -1: it moved on."""
+        return int(self._resend(keys=[key(job_id)], args=[state, updated, time.time()]))
 
     def lease_held(self, job_id: str) -> bool:
         return bool(self.conn.exists(lease_key(job_id)))
@@ -266,6 +356,10 @@ class Ledger:
             started=_number(fields.get("started")),
             timeout=int(fields["timeout"]) if fields.get("timeout") else None,
             ended=_number(fields.get("ended")),
+            updated=_number(fields.get("updated")),
+            payload=fields.get("payload"),
+            resent="resent" in fields,
+            reruns=int(fields.get("reruns", 0)),
         )
 
 

@@ -27,3 +27,23 @@ class RouteChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag}: {self.from_route} → {self.to_route}"
+
+
+class OutboxDispatch(models.Model):
+    """A dispatch made with ``enqueue_on_commit``, written in the caller's own transaction
+    (taskbridge.outbox): it is sent right after the commit, and if that fails (broker down,
+    process killed) the reconciler sends it later. Deleted once sent."""
+
+    job_id = models.CharField(max_length=200, unique=True)
+    backend = models.CharField(max_length=100)
+    task = models.CharField(max_length=255)
+    message = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.job_id} → {self.backend}"

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from django.core.exceptions import ImproperlyConfigured
 
 from . import arguments, conf, correlation, events, registry, routing
-from .dispatch import send
+from .sending import send
 from .message import Message
 from .redis import connection
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from . import conf
+from . import conf, events, flagread
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,13 @@ class FlagSnapshot:
             if time.monotonic() < self._expires:
                 return
             ours = Q(name__startswith=conf.option("QUEUE_FLAG_PREFIX")) | Q(name__startswith=conf.option("TASK_FLAG_PREFIX"))
-            rows = get_waffle_flag_model().objects.filter(ours).values_list("name", "everyone", "percent")
+            try:
+                rows = flagread.read(lambda: list(get_waffle_flag_model().objects.filter(ours).values_list("name", "everyone", "percent")))
+            except flagread.FlagReadError as exc:
+                # Route by the last flags read rather than hang or fail the dispatch; say so.
+                self._expires = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
+                events.emit(events.ROUTE_STALE, error=str(exc), flags=len(self._flags))
+                return
             self._flags = {name: FlagState(name, everyone, percent) for name, everyone, percent in rows}
             self._expires = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
 

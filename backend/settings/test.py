@@ -16,6 +16,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 # A queue with a short timeout, for the parity matrix's "queue timeout applies" case.
 TASKBRIDGE = {**TASKBRIDGE, "QUEUES": {**TASKBRIDGE["QUEUES"], "parity": {"timeout": 3}}}  # noqa: F405
+# Flags are read in the caller's thread, where a test's own (uncommitted) flags are visible;
+# tests of the bounded read set a limit (taskbridge.flagread).
+TASKBRIDGE["FLAG_READ_TIMEOUT"] = None
 RQ_QUEUES = rq_queues(TASKBRIDGE["QUEUES"], REDIS_URL)  # noqa: F405
 
 # Tests that start their own Celery beat / RQ scheduler hand them a schedule

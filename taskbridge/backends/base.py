@@ -83,3 +83,25 @@ class Backend(ABC):
     def check(self) -> list[CheckMessage]:
         """System check messages about this backend's configuration."""
         return []
+
+    # -- custody: what the reconciler (taskbridge.reconcile) asks of a backend that runs jobs in workers
+
+    def held_jobs(self) -> set[str]:
+        """Ids of every job this backend holds anywhere right now (queues, scheduled or delayed
+        sets, messages handed to a worker and not yet acknowledged, runs in progress), read in
+        one atomic snapshot so a job moving between them is seen once."""
+        return set()
+
+    def hand_back(self, alive: dict[str, Any], grace: float) -> list[str]:
+        """Put back in their queues the jobs taken by a worker that is no longer alive (``alive``:
+        :class:`taskbridge.presence.Presence` by name) and held so for more than ``grace``
+        seconds; returns their ids. What a live worker holds is left alone."""
+        return []
+
+    def reap(self, name: str, presence: Any) -> None:
+        """Forget a dead worker: take it off this backend's live lists and release the locks it
+        held (RQ's scheduler lock), so its duties move to live workers at once."""
+
+    def maintain(self) -> None:
+        """Duties a dead worker may have left undone, run by the active reconciler each pass
+        (RQ: move due scheduled jobs of queues whose scheduler lock is free)."""

@@ -1,4 +1,5 @@
-"""A real redis-server of the test session's own, on a free loopback port."""
+"""A real redis-server of the test session's own, on a free loopback port, configured as docs/operations.md
+asks of a broker (AOF on, no eviction), so the deploy checks see a durable Redis."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def start_redis() -> RedisServer:
     port = free_port()
     directory = tempfile.mkdtemp(prefix="taskbridge-redis-")
     process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
          "--dir", directory],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

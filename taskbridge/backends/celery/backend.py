@@ -74,6 +74,20 @@ class CeleryBackend(Backend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self._producers: tuple[int, _RecordingProducers | None] | None = None
+        self._custody: Any = None
+
+    def _keeper(self) -> Any:
+        if self._custody is None:
+            from .custody import CeleryCustody
+
+            self._custody = CeleryCustody()
+        return self._custody
+
+    def held_jobs(self) -> set[str]:
+        return self._keeper().held_jobs()
+
+    def hand_back(self, alive: dict[str, Any], grace: float) -> list[str]:
+        return self._keeper().hand_back(alive, grace)
 
     def _recording_producers(self) -> _RecordingProducers | None:
         if self._producers is None or self._producers[0] != os.getpid():

@@ -24,6 +24,7 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
 def settings_for_celery() -> dict[str, Any]:
     queues = conf.queues()
     longest = max(spec.timeout for spec in queues.values())
+    timeout = float(conf.option("REDIS_TIMEOUT"))
     return {
         "task_serializer": "json",
         "result_serializer": "json",
@@ -37,14 +38,25 @@ def settings_for_celery() -> dict[str, Any]:
         "task_soft_time_limit": queues["default"].timeout if "default" in queues else longest,
         "task_time_limit": (queues["default"].timeout if "default" in queues else longest) + conf.option("HARD_TIMEOUT_GRACE"),
         "task_track_started": True,
-        "task_acks_late": False,
+        # Acknowledged once the job has run: a worker killed before that leaves the message in
+        # kombu's unacked hash, where the reconciler finds it (taskbridge.backends.celery.custody).
+        # A pool process that dies mid-job still has its message acknowledged (reject_on_worker_lost
+        # stays off); the ledger fails or re-runs the job (docs/parity.md).
+        "task_acks_late": True,
         "worker_prefetch_multiplier": 1,
         "worker_max_tasks_per_child": 50,
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
         # Redis redelivers unacknowledged messages after this; it must exceed the
         # longest countdown / eta and the longest job.
-        "broker_transport_options": {"visibility_timeout": longest + 3600},
+        "broker_transport_options": {
+            "visibility_timeout": longest + 3600,
+            "socket_timeout": timeout, "socket_connect_timeout": timeout,
+        },
+        # A dispatch never waits longer than REDIS_TIMEOUT for the broker: no publish retries
+        # (they multiply the wait); a failed publish is an EnqueueError.
+        "task_publish_retry": False,
+        "broker_connection_timeout": timeout,
         "result_expires": conf.option("RESULT_TTL"),
         # TASKBRIDGE["SCHEDULE"], fired as periodic ticks (taskbridge.periodic, docs/periodic.md).
         "beat_schedule": beat_schedule(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -16,7 +17,7 @@ from billiard.exceptions import WorkerLostError
 from celery import shared_task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from ... import conf, custody, execution, registry
+from ... import conf, custody, execution, presence, registry
 from .. import alias_of
 from .backend import HEADER
 
@@ -98,3 +99,31 @@ def _record_lost_process(sender: Any = None, task_id: str = "", exception: BaseE
         signal_number = int(found.group(1)) if found and found.group(1) else None
         exit_code = int(found.group(2)) if found and found.group(2) else None
         custody.job_lost(task_id, custody.describe_exit(signal_number, exit_code))
+
+
+_heartbeat: presence.Heartbeat | None = None
+
+
+def _held() -> frozenset[str]:
+    """Jobs this worker holds: reserved, waiting for their eta, running (their messages are
+    in kombu's ``unacked`` hash until acknowledged)."""
+    from celery.worker import state
+
+    requests = [*state.reserved_requests, *state.active_requests, *getattr(state, "scheduled_requests", ())]
+    return frozenset(request.id for request in list(requests) if getattr(request, "id", None))
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    """In the worker's main process (the one holding its messages): say it is alive, and what it holds."""
+    global _heartbeat
+    name = sender.hostname
+    queues = tuple(queue.name for queue in sender.app.amqp.queues.consume_from.values())
+    since = time.time()
+    _heartbeat = presence.Heartbeat(alias(), lambda: presence.describe_self(name, queues, _held(), since=since)).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(sender: Any = None, **_: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop(getattr(sender, "hostname", ""))

@@ -54,6 +54,26 @@ class RQBackend(Backend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self._queues: dict[str, Queue] = {}
+        self._custody: Any = None
+
+    def _keeper(self) -> Any:
+        if self._custody is None:
+            from .custody import RQCustody
+
+            self._custody = RQCustody(self.queue)
+        return self._custody
+
+    def held_jobs(self) -> set[str]:
+        return self._keeper().held_jobs()
+
+    def hand_back(self, alive: dict[str, Any], grace: float) -> list[str]:
+        return self._keeper().hand_back(alive, grace)
+
+    def reap(self, name: str, presence: Any) -> None:
+        self._keeper().reap(name, presence)
+
+    def maintain(self) -> None:
+        self._keeper().maintain()
 
     def queue(self, name: str) -> Queue:
         """django-rq's queue, on taskbridge's connection so one pipeline can carry both writes."""

@@ -17,9 +17,13 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 from django.utils.module_loading import autodiscover_modules
+from rq.exceptions import DequeueTimeout, NoSuchJobError
+from rq.queue import Queue
 from rq.worker import DequeueStrategy, Worker
+from rq import worker_registration
+import redis
 
-from ... import custody, execution, registry
+from ... import custody, execution, presence, registry
 from .. import alias_of
 
 
@@ -81,20 +85,116 @@ class TaskbridgeJob(Job):
         raise LookupError(f"no task named {self.func_name!r} is declared in this project")
 
 
+# KEYS: the queues, in the order to serve them; ARGV[1]: the intermediate lists' suffix.
+# Moves the first job found into its queue's intermediate list, in one step: returns {queue, id}.
+_TAKE = """
+for _, queue in ipairs(KEYS) do
+  local job = redis.call('LMOVE', queue, queue .. ARGV[1], 'LEFT', 'RIGHT')
+  if job then return {queue, job} end
+end
+return nil
+"""
+
+
+class TaskbridgeQueue(Queue):
+    """Dequeues the way RQ does for a single queue, for any number of queues: the job moves
+    atomically into the queue's intermediate list (RQ pops it with BLPOP when a worker serves
+    several queues, and a worker killed before its work horse starts the job loses it). The
+    reconciler hands back what a dead worker left there (:mod:`.custody`)."""
+
+    #: How long an idle worker blocks on its first queue before looking at all of them again.
+    IDLE_WAIT = 0.2
+
+    @classmethod
+    def dequeue_any(cls, queues: Any, timeout: int | None, connection: Any = None, job_class: Any = None,
+                    serializer: Any = None, death_penalty_class: Any = None) -> tuple[Job, Queue] | None:
+        queues = list(queues)
+        keys = [queue.key for queue in queues]
+        take = connection.register_script(_TAKE)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = take(keys=keys, args=[":intermediate"])
+            if found is None and deadline is not None:
+                wait = min(cls.IDLE_WAIT, max(deadline - time.monotonic(), 0))
+                if wait <= 0:
+                    raise DequeueTimeout(timeout, keys)
+                job_id = connection.blmove(keys[0], keys[0] + ":intermediate", wait)
+                found = (keys[0].encode(), job_id) if job_id is not None else None
+            if found is None:
+                if deadline is None:
+                    return None
+                continue
+            queue_key, job_id = (part.decode() if isinstance(part, bytes) else part for part in found)
+            queue = cls.from_queue_key(queue_key, connection=connection, job_class=job_class, serializer=serializer,
+                                       death_penalty_class=death_penalty_class)
+            try:
+                job = (job_class or Job).fetch(job_id, connection=connection, serializer=serializer)
+            except NoSuchJobError:
+                connection.lrem(queue.intermediate_queue_key, 1, job_id)
+                continue
+            return job, queue
+
+
 class TaskbridgeWorker(Worker):
     """Always JSON; imports every app's ``tasks`` module once, before forking, so work
     horses don't re-import them per job; serves its queues round-robin, as Celery's
-    worker does, so one busy queue cannot starve the others."""
+    worker does, so one busy queue cannot starve the others; never loses a job between
+    dequeue and start (:class:`TaskbridgeQueue`); says it is alive, and which job it holds,
+    every few seconds (:mod:`taskbridge.presence`); rides out a Redis restart."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("job_class", TaskbridgeJob)
         super().__init__(*args, **kwargs)
+        self.queue_class = TaskbridgeQueue  # after RQ checked django-rq's queues against its own class
+        self._holding: str | None = None
         autodiscover_modules("tasks")
+
+    def _presence(self) -> presence.Presence:
+        scheduler = self.scheduler.name if self.scheduler is not None else None
+        held = frozenset({self._holding}) if self._holding else frozenset()
+        return presence.describe_self(self.name, tuple(self.queue_names()), held, scheduler)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
-        return super().work(*args, **kwargs)
+        beat = presence.Heartbeat(alias(), self._presence).start()
+        try:
+            while True:
+                try:
+                    return super().work(*args, **kwargs)
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    self.log.warning("Worker %s: Redis went away (%s); waiting for it", self.name, exc)
+                    self._wait_for_redis()
+        finally:
+            beat.stop(self.name)
+
+    def _wait_for_redis(self) -> None:
+        """Back once Redis answers; the worker registers again under its own name."""
+        while True:
+            time.sleep(1)
+            try:
+                self.connection.ping()
+                break
+            except redis.RedisError:
+                continue
+        try:
+            worker_registration.unregister(self)
+            self.connection.delete(self.key)
+        except redis.RedisError:
+            pass
+        self._stop_requested = False
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        self._holding = job.id
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            self._holding = None
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Every job comes through an intermediate list here (:class:`TaskbridgeQueue`), whatever
+        the number of queues: take it out in the step that puts it in the started registry."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """The work horse died without finishing the job (killed, or stopped by RQ past its
