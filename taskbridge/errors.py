@@ -58,3 +58,8 @@ class NotInTask(TaskbridgeError, RuntimeError):
 
 class RouteError(TaskbridgeError, ValueError):
     """A route change that cannot be made as asked (unknown queue, bad share, refused by the interlock)."""
+
+
+class MoveError(TaskbridgeError, ValueError):
+    """A backlog move was asked for something that cannot be moved (an unknown queue, backend,
+    task or policy), or a moved job could be sent neither to its new backend nor back."""

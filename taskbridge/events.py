@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENQUEUED = "task.enqueued"
 STARTED = "task.started"
@@ -28,9 +28,10 @@ SUCCEEDED = "task.succeeded"
 FAILED = "task.failed"
 CANCELLED = "task.cancelled"
 SKIPPED = "task.skipped"
+MOVED = "task.moved"
 ROUTE_CHANGED = "route.changed"
 
-EVENT_NAMES = frozenset({ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED})
+EVENT_NAMES = frozenset({ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, MOVED, ROUTE_CHANGED})
 TERMINAL_EVENTS = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 _HOST = socket.gethostname()

@@ -20,7 +20,7 @@ from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
 from .custody import timeout_message
 from .errors import MaxRetriesExceeded
-from .ledger import ledger
+from .ledger import MOVED, ledger
 from .message import RunningJob
 from .retry import NO_RETRY, RetryRequested
 from .states import FINISHED, TaskStatus
@@ -65,9 +65,12 @@ def _hard_limit(timeout: int) -> Iterator[None]:
 
 def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
     ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
-    before = ledger().begin(job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout)
+    before = ledger().begin(job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout, job.generation)
     if before in FINISHED:
         logger.info("job %s is already %s; not running it", job.job_id, before)
+        return None
+    if before == MOVED:
+        events.emit(events.SKIPPED, ctx.subject, reason="moved to another backend")
         return None
     started = time.time()
     events.emit(events.STARTED, ctx.subject, wait_ms=_ms(max(0.0, started - job.due_at)))

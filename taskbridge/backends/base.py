@@ -11,8 +11,9 @@ and reading a job, the worker classes that run jobs through
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,6 +35,26 @@ class WorkerInfo:
     @property
     def label(self) -> str:
         return f"{self.host}:{self.pid}" if self.pid else self.host or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A job a backend holds that no worker has started: queued, scheduled (an eta) or
+    waiting for a retry. Everything needed to send it again elsewhere, unchanged."""
+
+    job_id: str
+    task: str
+    queue: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    #: taskbridge's job meta as sent (correlation_id, due_at, route).
+    meta: dict[str, Any]
+    #: When it may start; ``None``: now.
+    eta: dt.datetime | None
+    #: The attempt number it will run as (2 or more for a retry).
+    attempt: int
+    #: What the backend needs to remove it again (a raw message, a registry name...).
+    ref: Any = field(default=None, compare=False)
 
 
 class Backend(ABC):
@@ -74,6 +95,22 @@ class Backend(ABC):
     def workers(self) -> dict[str, list[WorkerInfo]]:
         """Live workers by the queue they consume; may take up to a second (a broadcast)."""
         return {}
+
+    def pending(self, queue: str) -> list[PendingJob]:
+        """The jobs of ``queue`` that have not started, as this backend stores them: queued,
+        scheduled, and waiting for a retry. A snapshot: a worker may take any of them
+        meanwhile (the job's ledger record decides who runs it, see :mod:`taskbridge.move`)."""
+        return []
+
+    def remove(self, queue: str, jobs: list[PendingJob]) -> None:
+        """Remove the messages of ``jobs`` (from :meth:`pending`) that are still waiting.
+        One a worker has already taken is left alone: the ledger makes it a no-op."""
+
+    def backlog(self, queue: str) -> int:
+        """How many messages of ``queue`` this backend holds that no worker has started
+        (queued, scheduled, retries waiting), counted without reading them. A message left
+        behind by a move that a worker had already taken counts until a worker drops it."""
+        return 0
 
     def check(self) -> list[CheckMessage]:
         """System check messages about this backend's configuration."""

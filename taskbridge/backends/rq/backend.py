@@ -20,7 +20,8 @@ from django.core import checks
 from ...ledger import dispatch_record
 from ...redis import connection
 from ...states import TaskStatus
-from ..base import Backend, WorkerInfo
+from ..base import Backend, PendingJob, WorkerInfo
+from ..redis_lists import drop
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -132,6 +133,45 @@ class RQBackend(Backend):
                 by_queue.setdefault(name, []).append(info)
         return by_queue
 
+    def pending(self, queue: str) -> list[PendingJob]:
+        """The queue's list (queued jobs, and retries with no countdown) and its
+        ScheduledJobRegistry (jobs with an eta, and retries waiting for their countdown)."""
+        rq_queue = self.queue(queue)
+        registry = ScheduledJobRegistry(queue=rq_queue)
+        conn = rq_queue.connection
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.lrange(rq_queue.key, 0, -1)
+            pipe.zrange(registry.key, 0, -1)
+            queued_ids, scheduled_ids = pipe.execute()
+        found: list[PendingJob] = []
+        for ids, where in ((queued_ids, "queued"), (scheduled_ids, "scheduled")):
+            ids = [job_id.decode() for job_id in ids]
+            for start in range(0, len(ids), 1000):
+                jobs = Job.fetch_many(ids[start : start + 1000], connection=conn, serializer=JSONSerializer)
+                found += [_pending(job, queue, where) for job in jobs if job is not None and job.meta.get("taskbridge")]
+        return found
+
+    def remove(self, queue: str, jobs: list[PendingJob]) -> None:
+        """Out of the queue's list or the scheduled registry, and the job itself deleted, so
+        a worker that took its id meanwhile finds nothing to run."""
+        rq_queue = self.queue(queue)
+        queued = [job.job_id for job in jobs if job.ref == "queued"]
+        scheduled = [job.job_id for job in jobs if job.ref == "scheduled"]
+        drop(rq_queue.connection, rq_queue.key, queued)
+        with rq_queue.connection.pipeline(transaction=False) as pipe:
+            if scheduled:
+                pipe.zrem(ScheduledJobRegistry(queue=rq_queue).key, *scheduled)
+            for job in jobs:
+                pipe.delete(Job.key_for(job.job_id))
+            pipe.execute()
+
+    def backlog(self, queue: str) -> int:
+        rq_queue = self.queue(queue)
+        with rq_queue.connection.pipeline(transaction=False) as pipe:
+            pipe.llen(rq_queue.key)
+            pipe.zcard(ScheduledJobRegistry(queue=rq_queue).key)
+            return sum(pipe.execute())
+
     def check(self) -> list[checks.CheckMessage]:
         """Every taskbridge queue is a django-rq queue, JSON-serialised."""
         from ... import conf
@@ -154,3 +194,13 @@ class RQBackend(Backend):
                     checks.Error(f"RQ queue {name!r} must use rq.serializers.JSONSerializer, not {serializer!r}", id="taskbridge.E004")
                 )
         return errors
+
+
+def _pending(job: Job, queue: str, where: str) -> PendingJob:
+    meta = dict(job.meta["taskbridge"])
+    attempt = int(meta.pop("attempt", 1))
+    eta = dt.datetime.fromtimestamp(float(meta["due_at"]), dt.timezone.utc) if where == "scheduled" else None
+    return PendingJob(
+        job_id=job.id, task=job.func_name, queue=queue, args=tuple(job.args), kwargs=dict(job.kwargs),
+        meta=meta, eta=eta, attempt=attempt, ref=where,
+    )
