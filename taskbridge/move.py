@@ -170,47 +170,53 @@ def _message(job: PendingJob, generation: int, route: str) -> Message:
 
 
 def _move_batch(source: Backend, target: Backend, jobs: list[PendingJob], report: MoveReport) -> None:
-    jobs_ledger = ledger()
-    outcomes = jobs_ledger.move([job.job_id for job in jobs], source.alias, target.alias)
-    gone: list[PendingJob] = []
+    outcomes = ledger().move([job.job_id for job in jobs], source.alias, target.alias)
+    gone: list[PendingJob] = []  # their messages are now no-ops: another one runs (or ran) the job
+    moving: list[tuple[PendingJob, str, Message]] = []
     for job, outcome in zip(jobs, outcomes):
-        if not outcome.moved:
+        if outcome.moved:
+            moving.append((job, outcome.state, _message(job, outcome.generation, f"{target.alias}:moved")))
+        else:
             _count(report.skipped, outcome.state)
             if outcome.state != "missing":
-                gone.append(job)  # another message of it runs (or ran): this one is a no-op
-            continue
-        message = _message(job, outcome.generation, f"{target.alias}:moved")
-        try:
-            target.send(message, record=None)
-        except Exception as exc:
-            _send_back(source, target, job, message, exc)
-            _count(report.skipped, "send failed")
-            continue
+                gone.append(job)
+    try:
+        target.send_many([message for _, _, message in moving])
+    except Exception as exc:
+        _send_back(source, target, moving, exc)
+        _count(report.skipped, "send failed", len(moving))
+        moving = []
+    for job, state, message in moving:
         gone.append(job)
         _count(report.moved, f"{source.alias}->{target.alias}")
-        _count(report.states, outcome.state)
+        _count(report.states, state)
         events.emit(
             events.MOVED,
             events.Subject(target.alias, job.queue, job.task, job.job_id, job.attempt, message.correlation_id),
-            **{"from": source.alias}, state=outcome.state, generation=outcome.generation,
+            **{"from": source.alias}, state=state, generation=message.generation,
             eta=job.eta.isoformat() if job.eta else None,
         )
     source.remove(jobs[0].queue, gone)
 
 
-def _send_back(source: Backend, target: Backend, job: PendingJob, message: Message, exc: Exception) -> None:
-    """The target refused the job after its record moved: hand the record back (a newer
-    generation again) and send it to its old backend, so the job still runs once."""
-    logger.warning("moving job %s to %s failed (%s); it stays on %s", job.job_id, target.alias, exc, source.alias)
-    back = ledger().move([job.job_id], target.alias, source.alias)[0]
-    if not back.moved:
-        return  # cannot happen while no worker has the new message; nothing was sent
+def _send_back(source: Backend, target: Backend, moving: list[tuple[PendingJob, str, Message]], exc: Exception) -> None:
+    """The target refused the jobs after their records moved (and enqueued none of them):
+    hand the records back under a newer generation again and send the jobs to their old
+    backend, so each still runs once (the messages they had there are no-ops now)."""
+    logger.warning("moving %d jobs to %s failed (%s); they stay on %s", len(moving), target.alias, exc, source.alias)
+    back = ledger().move([job.job_id for job, _, _ in moving], target.alias, source.alias)
+    messages = [
+        dataclasses.replace(message, route=f"{source.alias}:moved", generation=outcome.generation)
+        for (_, _, message), outcome in zip(moving, back)
+        if outcome.moved
+    ]
     try:
-        source.send(dataclasses.replace(message, route=f"{source.alias}:moved", generation=back.generation), record=None)
+        source.send_many(messages)
     except Exception as again:
         raise MoveError(
-            f"job {job.job_id}: sending it to {target.alias} failed ({exc}) and back to {source.alias} too ({again}); "
-            f"its record names {source.alias} with no message to run it: re-dispatch it"
+            f"{len(messages)} jobs could be sent neither to {target.alias} ({exc}) nor back to {source.alias} ({again}); "
+            f"their records name {source.alias} with no message to run them: re-dispatch them "
+            f"({', '.join(message.job_id for message in messages[:10])}{'...' if len(messages) > 10 else ''})"
         ) from again
 
 

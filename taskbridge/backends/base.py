@@ -80,6 +80,13 @@ class Backend(ABC):
         (before the job can start), atomically with the enqueue where the backend allows.
         Raises on any failure; then nothing may be left enqueued."""
 
+    def send_many(self, messages: list[Message]) -> None:
+        """Enqueue ``messages`` of jobs whose ledger records exist already (a backlog moved
+        here), in as few round trips as the backend allows. Raises on failure; then none
+        of them may be left enqueued, as for :meth:`send`."""
+        for message in messages:
+            self.send(message, record=None)
+
     @abstractmethod
     def cancel(self, job_id: str, queue: str, phase: str) -> None:
         """Make sure a job that is ``phase`` (queued, scheduled, retrying, started) does not run on."""
