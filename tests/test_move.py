@@ -207,3 +207,51 @@ def test_an_old_message_is_refused_once_the_job_has_moved(redis_conn):
     assert jobs.begin(job_id, 1, "b", QUEUE, "t", 10, generation=1) == "queued"
     assert jobs.move([job_id], "b", "a")[0].state == "started"
     assert jobs.move([f"none-{job_id}"], "a", "b")[0].state == "missing"
+
+
+def test_status_and_the_move_command_show_each_backends_backlog_and_the_last_move(transactional_db, redis_conn):
+    """No worker consumes the queue here: the jobs wait, and the command moves them."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from taskbridge.backends import get_backend
+    from taskbridge.cutover import snapshot
+
+    source, target = conf.candidate(), conf.baseline()
+    _route(source, backlog="keep")
+    for backend in (source, target):  # leftovers of earlier tests on this queue
+        get_backend(backend).remove(QUEUE, get_backend(backend).pending(QUEUE))
+    token = f"cli-{time.time_ns()}"
+    handles = [backlog_job.enqueue(token, item) for item in range(3)]
+    handles.append(backlog_job.using(countdown=300).enqueue(token, 3))
+    _route(target, backlog="keep")  # keep: the four stay on the source
+    view = {q.queue: q for q in snapshot().queues}[QUEUE]
+    assert (view.backends[source].backlog, view.backends[target].backlog) == (4, 0)
+
+    out = StringIO()
+    call_command("taskbridge", "move", QUEUE, "--dry-run", stdout=out)
+    assert f"would move 4 {source}->{target}" in out.getvalue()
+    assert get_backend(source).backlog(QUEUE) == 4
+
+    out = StringIO()
+    call_command("taskbridge", "move", QUEUE, "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert (report["moved"], report["states"]) == ({f"{source}->{target}": 4}, {"queued": 3, "scheduled": 1})
+    assert {ledger().get(h.job_id).backend for h in handles} == {target}
+    assert all(TaskHandle.from_string(str(h)).status() in (TaskStatus.QUEUED, TaskStatus.SCHEDULED) for h in handles)
+
+    out = StringIO()
+    call_command("taskbridge", "status", stdout=out)
+    view = {q.queue: q for q in snapshot().queues}[QUEUE]
+    assert (view.backends[source].backlog, view.backends[target].backlog) == (0, 4)
+    assert "last move:" in out.getvalue() and f"moved 4 {source}->{target}" in out.getvalue()
+
+    for args, message in ((["nope"], "queue 'nope' is not in TASKBRIDGE"), ([QUEUE, "--to", "nope"], "not a configured backend"),
+                          ([QUEUE, "--task", "tests.taskapp.tasks.mark"], "not a declared task of queue")):
+        with pytest.raises(CommandError, match=message):
+            call_command("taskbridge", "move", *args, stdout=StringIO())
+    get_backend(target).remove(QUEUE, get_backend(target).pending(QUEUE))
+    for handle in handles:
+        handle.cancel()
