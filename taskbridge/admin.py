@@ -1,3 +1,4 @@
+import datetime as dt
 from decimal import Decimal
 
 from django import forms
@@ -40,9 +41,19 @@ class RouteChangeAdmin(admin.ModelAdmin):
                 rows.append({
                     "first": index == 0, "span": len(queue.backends), "queue": queue.queue, "route": queue.route,
                     "backend": backend, "counts": [data.counts[state] for state in STATES], "workers": data.workers,
+                    "backlog": data.backlog, "policy": queue.backlog_policy, "last_move": _describe_move(queue.last_move),
                 })
         context = {**self.admin_site.each_context(request), "snapshot": view, "rows": rows, "seconds": f"{view.seconds:.2f}"}
         return TemplateResponse(request, "admin/taskbridge/cutover.html", context)
+
+
+def _describe_move(report: dict | None) -> str:
+    if not report:
+        return "none"
+    moved = ", ".join(f"{n} {path}" for path, n in sorted(report["moved"].items())) or "nothing"
+    skipped = sum(report["skipped"].values())
+    when = dt.datetime.fromtimestamp(report["at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{when}: moved {moved}" + (f", {skipped} not moved" if skipped else "")
 
 
 class FlagForm(forms.ModelForm):

@@ -1,5 +1,6 @@
 """Where each queue stands in the migration: its route, its jobs by state on each
-backend, and the workers each backend has on it. Shown by the admin cutover page
+backend, each backend's backlog (messages not started), the last backlog move, and the
+workers each backend has on it. Shown by the admin cutover page
 and ``manage.py taskbridge status``."""
 
 from __future__ import annotations
@@ -7,11 +8,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import conf, routing
 from .backends import all_backends
 from .custody import lease_ran_out
 from .ledger import KEY_PREFIX, lease_key
+from .move import last_move
 from .redis import connection
 
 STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "cancelled")
@@ -21,6 +24,8 @@ STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "
 class BackendView:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     workers: list[str] = field(default_factory=list)
+    #: Messages of the queue this backend holds that no worker has started (Backend.backlog).
+    backlog: int = 0
 
 
 @dataclass
@@ -29,6 +34,9 @@ class QueueView:
     flag: str
     route: str
     backends: dict[str, BackendView]
+    #: The queue's backlog policy on a route change (keep / move) and its last move's report.
+    backlog_policy: str = "keep"
+    last_move: dict[str, Any] | None = None
 
 
 @dataclass
@@ -85,9 +93,11 @@ def snapshot() -> Snapshot:
         flag_name = conf.queue_flag_name(name)
         by_backend = {}
         for backend in backends:
-            view = BackendView(workers=sorted(worker.label for worker in workers[backend.alias].get(name, [])))
+            view = BackendView(
+                workers=sorted(worker.label for worker in workers[backend.alias].get(name, [])), backlog=backend.backlog(name)
+            )
             for state in STATES:
                 view.counts[state] = counts[(name, backend.alias, state)]
             by_backend[backend.alias] = view
-        views.append(QueueView(name, flag_name, routing.describe(name), by_backend))
+        views.append(QueueView(name, flag_name, routing.describe(name), by_backend, conf.queue(name).backlog, last_move(name)))
     return Snapshot(views, scanned, time.monotonic() - started)

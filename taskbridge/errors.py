@@ -66,3 +66,8 @@ class CompareError(TaskbridgeError):
 
 class MissingRoles(TaskbridgeError, ValueError):
     """``compare`` was given no backend name for a role, and no Django settings to take it from."""
+
+
+class MoveError(TaskbridgeError, ValueError):
+    """A backlog move was asked for something that cannot be moved (an unknown queue, backend,
+    task or policy), or a moved job could be sent neither to its new backend nor back."""

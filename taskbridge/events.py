@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import structlog
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENQUEUED = "task.enqueued"
 STARTED = "task.started"
@@ -29,6 +29,7 @@ SUCCEEDED = "task.succeeded"
 FAILED = "task.failed"
 CANCELLED = "task.cancelled"
 SKIPPED = "task.skipped"
+MOVED = "task.moved"
 ROUTE_CHANGED = "route.changed"
 #: The reconciler (or a worker) sent a job again with the same id: lost by its backend, or
 #: re-run after its worker died (``reason`` says which).
@@ -39,7 +40,7 @@ WORKER_LOST = "worker.lost"
 ROUTE_STALE = "route.stale"
 
 EVENT_NAMES = frozenset(
-    {ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, ROUTE_CHANGED, REQUEUED, WORKER_LOST, ROUTE_STALE}
+    {ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, MOVED, ROUTE_CHANGED, REQUEUED, WORKER_LOST, ROUTE_STALE}
 )
 TERMINAL_EVENTS = frozenset({SUCCEEDED, FAILED, CANCELLED})
 

@@ -20,7 +20,7 @@ from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
 from .custody import job_lost, timeout_message
 from .errors import MaxRetriesExceeded
-from .ledger import Lease, ledger
+from .ledger import MOVED, Lease, ledger
 from .message import RunningJob
 from .retry import NO_RETRY, RetryRequested
 from .states import FINISHED, TaskStatus
@@ -62,8 +62,12 @@ def _hard_limit(timeout: int) -> Iterator[None]:
 def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob, lease: Lease) -> Any:
     ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
     before = ledger().begin(
-        job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout, lease, task.rerun_if_worker_lost
+        job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout, lease,
+        task.rerun_if_worker_lost, job.generation,
     )
+    if before == MOVED:
+        events.emit(events.SKIPPED, ctx.subject, reason="moved to another backend")
+        return None
     if before in FINISHED or before == "held":
         logger.info("job %s is already %s; not running this delivery of it", job.job_id, before)
         return None

@@ -22,7 +22,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from waffle import get_waffle_flag_model
 
-from . import conf, events, routing
+from . import conf, events, move, registry, routing
 from .errors import RouteError
 from .models import RouteChange
 
@@ -96,14 +96,23 @@ def set_route(
     user: Any = None,
     origin: str = RouteChange.Origin.CODE,
     reason: str = "",
+    backlog: str | None = None,
 ) -> RouteChange | None:
     """Route a queue's (or, with ``task``, one task's) new dispatches: the one way every
     part of taskbridge changes a route. Saves the waffle flag, records who, from where
     and why, and invalidates this process's flag cache. Returns the audit row, or
-    ``None`` when the route was already that."""
+    ``None`` when the route was already that.
+
+    ``backlog`` (``"keep"`` / ``"move"``; default: the queue's ``backlog`` policy) says
+    whether the jobs that have not started follow the new route (:func:`taskbridge.move.move`,
+    once the change is committed)."""
     if task is None:
         conf.queue(queue)
+    elif queue is None:
+        declared = registry.get(task)
+        queue = declared.queue if declared is not None else None
     share = parse_share(target)
+    moving = queue is not None and move.policy(queue, backlog) == move.MOVE
     name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
     with transaction.atomic(), _changing(ChangeContext(user, origin, reason)):
         flag, _ = Flag.objects.select_for_update().get_or_create(name=name, defaults={"note": _note(queue, task)})
@@ -114,7 +123,10 @@ def set_route(
         else:
             flag.everyone, flag.percent = None, Decimal(f"{share:.1f}")
         flag.save()
-        return getattr(flag, "_taskbridge_change", None)
+        change = getattr(flag, "_taskbridge_change", None)
+        if moving:
+            transaction.on_commit(lambda: move.move(queue, task=task))
+        return change
 
 
 def _note(queue: str | None, task: str | None) -> str:

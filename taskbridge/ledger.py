@@ -35,6 +35,9 @@ ACTIVE_TTL = 7 * 86400
 
 _ACTIVE_STATES = "queued scheduled started retrying"
 
+#: What :meth:`Ledger.begin` returns for a delivery of a job that was moved to another backend.
+MOVED = "moved"
+
 # KEYS[1] record, KEYS[2] active index; ARGV: backend queue task state ttl now correlation_id payload
 # Returns nil when claimed, or {backend, queue, state} of the job that holds the id.
 _CLAIM = f"""
@@ -105,6 +108,25 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[3])
 return 1
 """
 
+# Put in front of _BEGIN (same KEYS; ARGV[11] the generation the delivered message carries): each
+# move of a job (taskbridge.move) bumps its record's generation and sends a message carrying the
+# new one, so a delivery of any earlier message is refused, whichever backend it comes from.
+_CURRENT_GENERATION = """
+if (redis.call('HGET', KEYS[1], 'gen') or '0') ~= ARGV[11] then return 'moved' end
+"""
+
+# KEYS[1] record; ARGV: from to now. Hands a job that has not started from backend ARGV[1] to
+# ARGV[2] under a new generation. Returns {'moved', state, generation}, or {why not}: 'missing'
+# (no record), 'elsewhere' (another backend holds it) or the state it is in (started or ended).
+_MOVE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing'} end
+if redis.call('HGET', KEYS[1], 'backend') ~= ARGV[1] then return {'elsewhere'} end
+if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then return {state} end
+redis.call('HSET', KEYS[1], 'backend', ARGV[2], 'moved', ARGV[3], 'moved_from', ARGV[1])
+return {'moved', state, redis.call('HINCRBY', KEYS[1], 'gen', 1)}
+"""
+
 # KEYS[1] record; ARGV: state ttl now [field value ...]. Returns the state the job is in after:
 # ARGV[1], or the state it had already ended in. A job ends once: a cancelled job stays
 # cancelled (noting that its run ended, which a cancel with a grace period waits for), a job
@@ -165,6 +187,17 @@ class JobRecord:
     payload: str | None = None  # what it takes to send the job again (see :func:`payload`)
     resent: bool = False  # the reconciler has re-sent it once
     reruns: int = 0  # times it was re-run after its worker died
+    generation: int = 0  # bumped by each move to another backend (see _MOVE)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The outcome of moving one job: ``state`` is the state it was moved in (queued, scheduled,
+    retrying), or why it was not (``missing``, ``elsewhere``, started, an ending)."""
+
+    moved: bool
+    state: str
+    generation: int
 
 
 def key(job_id: str) -> str:
@@ -258,7 +291,8 @@ class Ledger:
         conn = connection()
         self.conn = conn
         self._claim = conn.register_script(_CLAIM)
-        self._begin = conn.register_script(_BEGIN)
+        self._begin = conn.register_script(_CURRENT_GENERATION + _BEGIN)
+        self._move = conn.register_script(_MOVE)
         self._finish = conn.register_script(_FINISH)
         self._cancel = conn.register_script(_CANCEL)
         self._lose = conn.register_script(_LOSE)
@@ -287,12 +321,28 @@ class Ledger:
         self.conn.delete(key(job_id))
 
     def begin(
-        self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int, lease: Lease, rerun: bool = False
+        self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int, lease: Lease,
+        rerun: bool = False, generation: int = 0,
     ) -> str:
         """Mark the job started and take ``lease`` in one step; returns the state before, or
-        ``held``/``lost`` (see ``_BEGIN``), when this delivery must not run."""
-        args = [attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout, lease.token, lease.ms, "1" if rerun else "0"]
+        ``held``/``lost`` (see ``_BEGIN``) or :data:`MOVED` (the delivered message, of
+        ``generation``, is not the job's current one: it was moved) when this delivery must not run."""
+        args = [attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout, lease.token, lease.ms, "1" if rerun else "0", generation]
         return _text(self._begin(keys=[key(job_id), lease_key(job_id)], args=args))
+
+    def move(self, job_ids: list[str], source: str, target: str) -> list[Moved]:
+        """Hand each job that has not started from ``source`` to ``target``, atomically per job
+        against its start (:meth:`begin`): a job either starts from a message sent before the
+        move or runs from the one sent with the new generation, never both. One round trip."""
+        now = time.time()
+        with self.conn.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                self._move(keys=[key(job_id)], args=[source, target, now], client=pipe)
+            replies = pipe.execute()
+        return [
+            Moved(True, _text(reply[1]), int(reply[2])) if reply[0] == b"moved" else Moved(False, _text(reply[0]), 0)
+            for reply in replies
+        ]
 
     def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
         ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
@@ -360,6 +410,7 @@ class Ledger:
             payload=fields.get("payload"),
             resent="resent" in fields,
             reruns=int(fields.get("reruns", 0)),
+            generation=int(fields.get("gen", 0)),
         )
 
 

@@ -21,12 +21,22 @@ class Message:
     route: str
     enqueued_at: float
     eta: dt.datetime | None
+    #: The attempt the job runs as: 1, or more for a waiting retry moved to another backend.
+    attempt: int = 1
+    #: The job record's generation this message belongs to (bumped by each move of the job);
+    #: a worker runs only a message of the current one.
+    generation: int = 0
 
     @property
     def meta(self) -> dict[str, Any]:
         """Carried with the job on both backends (RQ job meta, Celery message header)."""
         due = self.eta.timestamp() if self.eta else self.enqueued_at
-        return {"correlation_id": self.correlation_id, "due_at": due, "route": self.route}
+        meta = {"correlation_id": self.correlation_id, "due_at": due, "route": self.route}
+        if self.attempt > 1:
+            meta["attempt"] = self.attempt
+        if self.generation:
+            meta["gen"] = self.generation
+        return meta
 
 
 class RunningJob(Protocol):
@@ -38,6 +48,8 @@ class RunningJob(Protocol):
     attempt: int
     correlation_id: str
     due_at: float
+    #: The generation of the delivered message (``Message.generation``; 0 for one never moved).
+    generation: int
     timeout_errors: tuple[type[BaseException], ...]
     #: Whether the process may be killed once the job is past its hard time limit: true in a
     #: worker's job process, never in the process that dispatched the job.

@@ -13,13 +13,19 @@ from typing import Any, Mapping
 class QueueSpec:
     name: str
     timeout: int
+    #: What a route change does to the jobs of this queue that have not started: ``keep``
+    #: (they run where they were sent) or ``move`` (they follow the route, taskbridge.move).
+    backlog: str = "keep"
 
     @classmethod
     def from_setting(cls, name: str, options: Mapping[str, Any]) -> QueueSpec:
         timeout = options.get("timeout")
         if not isinstance(timeout, int) or timeout <= 0:
             raise ValueError(f"TASKBRIDGE['QUEUES'][{name!r}]['timeout'] must be a positive int, got {timeout!r}")
-        return cls(name=name, timeout=timeout)
+        backlog = options.get("backlog", "keep")
+        if backlog not in ("keep", "move"):
+            raise ValueError(f"TASKBRIDGE['QUEUES'][{name!r}]['backlog'] must be 'keep' or 'move', got {backlog!r}")
+        return cls(name=name, timeout=timeout, backlog=backlog)
 
 
 def parse_queues(queues: Mapping[str, Mapping[str, Any]]) -> dict[str, QueueSpec]:

@@ -34,7 +34,7 @@ def message_of(record: JobRecord) -> Message:
     return Message(
         task=declared, args=tuple(data["args"]), kwargs=dict(data["kwargs"]), job_id=record.job_id, fixed_id=False,
         correlation_id=data.get("correlation_id") or record.job_id, route=data.get("route") or "resent",
-        enqueued_at=float(data.get("enqueued_at") or 0), eta=eta,
+        enqueued_at=float(data.get("enqueued_at") or 0), eta=eta, generation=record.generation,
     )
 
 

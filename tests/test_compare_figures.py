@@ -114,7 +114,7 @@ def test_malformed_unknown_and_newer_lines_are_counted(report):
     assert summary.blank_lines == 1
     assert dict(summary.malformed) == MALFORMED
     assert dict(summary.unknown_events) == {"task.teleported": 1}
-    assert dict(summary.newer_version) == {2: 1}
+    assert dict(summary.newer_version) == {3: 1}
     assert summary.events == total - 1 - sum(MALFORMED.values()) - 1 - 1
     assert len(summary.malformed_examples) == sum(MALFORMED.values())
 

@@ -35,12 +35,12 @@ def compare(*args: str) -> str:
 def test_json_output_has_the_documented_keys_and_figures(log_file: Path):
     report = json.loads(compare(str(log_file), "--json", "--now", NOW_ISO, "--min-samples", "3"))
     assert list(report) == ["schema", "version", "event_schema_version", "verdict", "input", "options", "jobs", "queues", "stranded", "pending", "duplicates", "route_changes"]
-    assert (report["schema"], report["version"], report["event_schema_version"]) == (REPORT_SCHEMA, REPORT_VERSION, 1)
+    assert (report["schema"], report["version"], report["event_schema_version"]) == (REPORT_SCHEMA, REPORT_VERSION, 2)
     assert report["verdict"] == "hold"
     assert report["input"]["malformed"]["total"] == sum(MALFORMED.values())
     assert report["input"]["malformed"]["by_reason"] == dict(sorted(MALFORMED.items()))
     assert report["input"]["unknown_events"] == {"total": 1, "by_name": {"task.teleported": 1}}
-    assert report["input"]["newer_version"] == {"total": 1, "by_version": {"2": 1}}
+    assert report["input"]["newer_version"] == {"total": 1, "by_version": {"3": 1}}
     assert report["input"]["blank_lines"] == 1
     assert report["jobs"] == {"total": 24, "without_enqueue": 1}
     assert report["options"]["now"] == NOW_ISO

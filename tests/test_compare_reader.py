@@ -134,12 +134,13 @@ def test_invalid_utf8_lines_are_counted(tmp_path):
 
 
 def test_newer_schema_and_unknown_events_are_counted_not_used():
-    lines = [task_line(v=2), task_line(v=3, job_id="x"), task_line(event="task.exploded"), task_line(job_id="ok")]
+    lines = [task_line(v=3), task_line(v=4, job_id="x"), task_line(event="task.exploded"), task_line(job_id="ok"),
+             task_line(v=1, job_id="v1")]
     part = parse(lines)
-    assert dict(part.newer) == {2: 1, 3: 1}
+    assert dict(part.newer) == {3: 1, 4: 1}
     assert dict(part.unknown) == {"task.exploded": 1}
-    assert set(part.succeeded) == {"ok"}
-    assert part.events == 1
+    assert set(part.succeeded) == {"ok", "v1"}  # a v1 line (before task.moved existed) means what it meant
+    assert part.events == 2
 
 
 def test_missing_or_odd_values_are_left_out_of_percentiles_not_the_counts():

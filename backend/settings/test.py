@@ -15,7 +15,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}  # noqa: F405
 
 # A queue with a short timeout, for the parity matrix's "queue timeout applies" case.
-TASKBRIDGE = {**TASKBRIDGE, "QUEUES": {**TASKBRIDGE["QUEUES"], "parity": {"timeout": 3}}}  # noqa: F405
+# A queue only tests/test_move.py's own workers consume (the session's workers leave it alone), so
+# a test can stop one backend's workers on it; a route change moves its backlog.
+TASKBRIDGE = {**TASKBRIDGE, "QUEUES": {**TASKBRIDGE["QUEUES"], "parity": {"timeout": 3}, "backlog": {"timeout": 60, "backlog": "move"}}}  # noqa: F405
 # Flags are read in the caller's thread, where a test's own (uncommitted) flags are visible;
 # tests of the bounded read set a limit (taskbridge.flagread).
 TASKBRIDGE["FLAG_READ_TIMEOUT"] = None

@@ -11,8 +11,9 @@ and reading a job, the worker classes that run jobs through
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +42,26 @@ class WorkerInfo:
         return f"{self.name} ({where})" if self.pid else self.name
 
 
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A job a backend holds that no worker has started: queued, scheduled (an eta) or
+    waiting for a retry. Everything needed to send it again elsewhere, unchanged."""
+
+    job_id: str
+    task: str
+    queue: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    #: taskbridge's job meta as sent (correlation_id, due_at, route).
+    meta: dict[str, Any]
+    #: When it may start; ``None``: now.
+    eta: dt.datetime | None
+    #: The attempt number it will run as (2 or more for a retry).
+    attempt: int
+    #: What the backend needs to remove it again (a raw message, a registry name...).
+    ref: Any = field(default=None, compare=False)
+
+
 class Backend(ABC):
     #: Do separate worker processes run the jobs? ``False``: ``send`` runs the job
     #: before it returns (no queue, no worker presence, nothing to cancel).
@@ -64,6 +85,13 @@ class Backend(ABC):
         (before the job can start), atomically with the enqueue where the backend allows.
         Raises on any failure; then nothing may be left enqueued."""
 
+    def send_many(self, messages: list[Message]) -> None:
+        """Enqueue ``messages`` of jobs whose ledger records exist already (a backlog moved
+        here), in as few round trips as the backend allows. Raises on failure; then none
+        of them may be left enqueued, as for :meth:`send`."""
+        for message in messages:
+            self.send(message, record=None)
+
     @abstractmethod
     def cancel(self, job_id: str, queue: str, phase: str) -> None:
         """Make sure a job that is ``phase`` (queued, scheduled, retrying, started) does not run on."""
@@ -79,6 +107,22 @@ class Backend(ABC):
     def workers(self) -> dict[str, list[WorkerInfo]]:
         """Live workers by the queue they consume; may take up to a second (a broadcast)."""
         return {}
+
+    def pending(self, queue: str) -> list[PendingJob]:
+        """The jobs of ``queue`` that have not started, as this backend stores them: queued,
+        scheduled, and waiting for a retry. A snapshot: a worker may take any of them
+        meanwhile (the job's ledger record decides who runs it, see :mod:`taskbridge.move`)."""
+        return []
+
+    def remove(self, queue: str, jobs: list[PendingJob]) -> None:
+        """Remove the messages of ``jobs`` (from :meth:`pending`) that are still waiting.
+        One a worker has already taken is left alone: the ledger makes it a no-op."""
+
+    def backlog(self, queue: str) -> int:
+        """How many messages of ``queue`` this backend holds that no worker has started
+        (queued, scheduled, retries waiting), counted without reading them. A message left
+        behind by a move that a worker had already taken counts until a worker drops it."""
+        return 0
 
     def check(self) -> list[CheckMessage]:
         """System check messages about this backend's configuration."""

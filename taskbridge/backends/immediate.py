@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .. import execution
 from ..ledger import dispatch_record, ledger
-from .base import Backend
+from .base import Backend, PendingJob
 
 if TYPE_CHECKING:
     from ..message import Message
@@ -44,6 +44,7 @@ class _ImmediateJob:
         self.queue = message.task.queue
         self.attempt = attempt
         self.correlation_id = message.correlation_id
+        self.generation = message.generation
         self.due_at = time.time()
 
     def schedule_retry(self, countdown: float) -> NoReturn:
@@ -74,3 +75,7 @@ class ImmediateBackend(Backend):
 
     def status(self, job_id: str, queue: str) -> TaskStatus | None:
         return None
+
+    def pending(self, queue: str) -> list[PendingJob]:
+        """Never any: a job has run before its dispatch returns, so there is nothing to move."""
+        return []

@@ -130,7 +130,7 @@ def known_log() -> Log:
     log.raw(json.dumps({"v": 1, "timestamp": stamp(1)}))
     log.raw("")
     log.event("task.teleported", 2, job_id="x")
-    log.event(SUCCEEDED, 3, v=2, queue=PODCAST, task=GENERATE, backend="rq", job_id="r1", duration_ms=1)
+    log.event(SUCCEEDED, 3, v=SCHEMA_VERSION + 1, queue=PODCAST, task=GENERATE, backend="rq", job_id="r1", duration_ms=1)
     return log
 
 

@@ -248,3 +248,26 @@ def stubborn(token: str) -> str:
             conn.set(f"tb-test:ignored-timeout:{token}", 1)
     conn.set(f"tb-test:finished:{token}", 1)
     return "finished"
+
+
+# ---------------------------------------------------------------------------
+# The backlog move (tests/test_move.py): queue "backlog", consumed only by that test's workers.
+
+
+@task(queue="backlog", routing_key="item")
+def backlog_job(token: str, item: int, not_before: float = 0.0, retry_in: float = 0.0) -> int:
+    """One run record per run (job id, backend, attempt, when); with ``retry_in``, the first
+    attempt asks for a retry that far ahead."""
+    import json
+
+    ctx = context.current()
+    now = time.time()
+    conn = _redis()
+    conn.hincrby(f"tb-test:backlog-runs:{token}", ctx.job_id, 1)
+    conn.rpush(f"tb-test:backlog-log:{token}", json.dumps(
+        {"job_id": ctx.job_id, "item": item, "backend": ctx.backend, "attempt": ctx.attempt, "at": now, "not_before": not_before}
+    ))
+    if retry_in and ctx.attempt == 1:
+        conn.zadd(f"tb-test:backlog-retry-due:{token}", {ctx.job_id: now + retry_in})
+        context.retry(countdown=retry_in, max_retries=3)
+    return item

@@ -24,6 +24,7 @@ from kombu.transport import redis
 Command = tuple[Any, ...]
 
 _pending: ContextVar[tuple[str, Sequence[Command]] | None] = ContextVar("taskbridge_pending_record", default=None)
+_collecting: ContextVar[list[Command] | None] = ContextVar("taskbridge_collecting", default=None)
 
 
 @contextmanager
@@ -34,6 +35,18 @@ def publishing_with(job_id: str, commands: Sequence[Command]) -> Iterator[None]:
         yield
     finally:
         _pending.reset(token)
+
+
+@contextmanager
+def collecting() -> Iterator[list[Command]]:
+    """Inside the block, publishes are not sent: the commands that would deliver them are
+    appended to the list yielded, for the caller to send together (a moved backlog)."""
+    commands: list[Command] = []
+    token = _collecting.set(commands)
+    try:
+        yield commands
+    finally:
+        _collecting.reset(token)
 
 
 class _Collected:
@@ -50,6 +63,12 @@ class _Collected:
 
 class Channel(redis.Channel):
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        collecting = _collecting.get()
+        if collecting is not None and "_publish_batch" not in kwargs:
+            collected = _Collected()
+            super()._put(queue, message, _publish_batch=collected, **kwargs)
+            collecting.extend((name.upper(), *args) for name, args in collected.commands)
+            return
         pending = _pending.get()
         if pending is None or pending[0] != message["headers"].get("id") or "_publish_batch" in kwargs:
             return super()._put(queue, message, **kwargs)

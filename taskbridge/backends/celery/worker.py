@@ -47,6 +47,7 @@ class _RunningCeleryJob:
         self.queue = (request.delivery_info or {}).get("routing_key") or meta.get("queue", "default")
         self.attempt = request.retries + 1
         self.correlation_id = meta.get("correlation_id") or request.id
+        self.generation = int(meta.get("gen", 0))
         eta = request.eta
         self.due_at = dt.datetime.fromisoformat(eta).timestamp() if eta else float(meta.get("due_at", 0))
 

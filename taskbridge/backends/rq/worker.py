@@ -52,6 +52,7 @@ class _RunningRQJob:
         self.queue = job.origin
         self.attempt = int(meta.get("attempt", 1))
         self.correlation_id = meta.get("correlation_id") or job.id
+        self.generation = int(meta.get("gen", 0))
         self.due_at = float(meta.get("due_at", time.time()))
 
     def schedule_retry(self, countdown: float) -> NoReturn:

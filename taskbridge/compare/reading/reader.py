@@ -484,7 +484,8 @@ def _parse_batches(batches: Iterator[list[Any]], spec: ParseSpec, source: str, p
                 else:
                     part.reject(reason, source, lineno)
                 continue
-            if version != version_ok:
+            if version != version_ok and not (version.__class__ is int and 1 <= version < version_ok):
+                # v2 only added task.moved: a v1 line means what it meant
                 if version.__class__ is int and version > version_ok:
                     part.newer[version] += 1
                 else:
