@@ -58,3 +58,13 @@ class NotInTask(TaskbridgeError, RuntimeError):
 
 class RouteError(TaskbridgeError, ValueError):
     """A route change that cannot be made as asked (unknown queue, bad share, refused by the interlock)."""
+
+
+class InterlockRefused(RouteError):
+    """A route change would send dispatches to a backend with no live worker on the queue.
+
+    ``findings`` names each such backend; the change can still be forced with a reason."""
+
+    def __init__(self, findings: list[str]) -> None:
+        self.findings = findings
+        super().__init__("; ".join(findings) + " (force it with a reason to override)")

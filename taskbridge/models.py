@@ -21,9 +21,11 @@ class RouteChange(models.Model):
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.ADMIN)
     reason = models.TextField(blank=True)
+    forced = models.BooleanField(default=False, help_text="Made although the interlock refused it (no live worker).")
 
     class Meta:
         ordering = ["-changed_at", "-id"]
+        permissions = [("view_cutover", "Can view the cutover cockpit")]
 
     def __str__(self) -> str:
         return f"{self.flag}: {self.from_route} → {self.to_route}"
