@@ -64,7 +64,9 @@ def _context() -> ChangeContext:
 
 
 @contextmanager
-def _changing(context: ChangeContext) -> Iterator[None]:
+def changing(context: ChangeContext) -> Iterator[None]:
+    """Flag saves inside the block are audited with ``context`` (used by set_route and by
+    admin's flag form, which saves the flag itself)."""
     previous = getattr(_change, "context", None)
     _change.context = context
     try:
@@ -122,7 +124,7 @@ def set_route(
     share = parse_share(target)
     name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
     forced = check_interlock(name, queue_of(queue, task), share, origin, reason, force)
-    with transaction.atomic(), _changing(ChangeContext(user, origin, reason, forced)):
+    with transaction.atomic(), changing(ChangeContext(user, origin, reason, forced)):
         flag, _ = Flag.objects.select_for_update().get_or_create(name=name, defaults={"note": _note(queue, task)})
         if share is None:
             flag.everyone, flag.percent = None, None

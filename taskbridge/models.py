@@ -25,7 +25,16 @@ class RouteChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-id"]
-        permissions = [("view_cutover", "Can view the cutover cockpit")]
 
     def __str__(self) -> str:
         return f"{self.flag}: {self.from_route} → {self.to_route}"
+
+
+class Cutover(RouteChange):
+    """The cutover cockpit's place in admin (index, sidebar, breadcrumbs) and its permission,
+    ``taskbridge.view_cutover``: a proxy with no rows of its own."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)
+        verbose_name = verbose_name_plural = "cutover cockpit"

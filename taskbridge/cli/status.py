@@ -26,6 +26,6 @@ def handle(command: Any, options: dict[str, Any]) -> None:
             command.stdout.write(
                 f"{queue.queue if index == 0 else '':<22}{queue.route if index == 0 else '':<18}{backend:<8}"
                 f"{c['queued']:>8}{c['scheduled']:>7}{c['started']:>9}{c['retrying']:>7}{c['succeeded']:>8}"
-                f"{c['failed']:>8}{c['cancelled']:>8}  {', '.join(data.workers) or '-'}"
+                f"{c['failed']:>8}{c['cancelled']:>8}  {', '.join(w.label for w in data.workers) or '-'}"
             )
     command.stdout.write(f"({view.jobs_scanned} job records read in {view.seconds:.2f}s)")
