@@ -32,8 +32,9 @@ MINUTES = 10
 
 @dataclass
 class Worker:
-    """A live worker as the cockpit names it: ``host:pid`` (``label``), the queues it consumes,
-    and the backend's own name for it (RQ's default is a 32-character hex id)."""
+    """A live worker as the cockpit names it (``label``): ``host:pid``, or the backend's own
+    name where it reports no pid (Celery's ``name@host``); the queues it consumes; and the
+    backend's name for it (RQ's default is a 32-character hex id, shown only on hover)."""
 
     label: str
     host: str
@@ -43,7 +44,7 @@ class Worker:
 
     @classmethod
     def of(cls, info: WorkerInfo) -> Worker:
-        return cls(info.label, info.host, info.pid, sorted(info.queues), info.name)
+        return cls(info.label if info.pid else info.name, info.host, info.pid, sorted(info.queues), info.name)
 
 
 @dataclass

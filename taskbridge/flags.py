@@ -171,8 +171,9 @@ def _note(queue: str | None, task: str | None) -> str:
 
 def ensure_queue_flags(**_: Any) -> None:
     """Create the flag of every configured queue that has none, routed to the baseline."""
-    for name in conf.queues():
-        Flag.objects.get_or_create(name=conf.queue_flag_name(name), defaults={"everyone": False, "note": _note(name, None)})
+    with changing(ChangeContext(origin=RouteChange.Origin.CODE, reason="queue flag created after migrate")):
+        for name in conf.queues():
+            Flag.objects.get_or_create(name=conf.queue_flag_name(name), defaults={"everyone": False, "note": _note(name, None)})
 
 
 def target_of(flag_name: str) -> dict[str, str] | None:
