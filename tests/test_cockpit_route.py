@@ -88,6 +88,15 @@ def test_bad_input_gets_a_clear_error():
         _route("150%")
 
 
+@pytest.mark.django_db
+def test_the_guard_is_refused_like_an_operator(redis_conn):
+    with pytest.raises(InterlockRefused, match=f"no live {conf.candidate()} worker"):
+        set_route(QUEUE, 10, origin="guard", reason="ramp step 1")
+    assert _share() is None
+    change = set_route(QUEUE, 10, origin="guard", reason="ramp step 1", force=True)
+    assert (change.origin, change.forced) == ("guard", True)
+
+
 def test_interlock_refused_is_a_route_error():
     assert issubclass(InterlockRefused, RouteError)
 

@@ -37,7 +37,7 @@ def cockpit_server(transactional_db):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def _chromium():
     options = webdriver.ChromeOptions()
     options.binary_location = _binary("chromium", "chromium-browser")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1300"):
@@ -46,6 +46,14 @@ def browser():
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser(_chromium, cockpit_server):
+    """The session's browser, left on a blank page after each test so that no page of a
+    stopped live server keeps polling."""
+    yield _chromium
+    _chromium.get("about:blank")
 
 
 @pytest.fixture
