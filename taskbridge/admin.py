@@ -100,6 +100,26 @@ class FlagForm(forms.ModelForm):
         model = get_waffle_flag_model()
         fields = "__all__"
 
+    def clean(self) -> dict[str, Any]:
+        """A taskbridge flag's route passes the interlock (a new one, made on waffle's add
+        form, too; forcing takes the change form's reason and force)."""
+        data = super().clean()
+        target = target_of(data.get("name") or self.instance.name or "")
+        if self.errors or target is None:
+            return data
+        name = data.get("name") or self.instance.name
+        share = FlagState(name, data.get("everyone"), data.get("percent")).share
+        try:
+            self.forced = check_interlock(
+                name, queue_of(target.get("queue"), target.get("task")), share,
+                RouteChange.Origin.ADMIN, data.get("reason", ""), data.get("force", False),
+            )
+        except InterlockRefused as error:
+            raise forms.ValidationError(f"Refused by the interlock: {error}") from error
+        except RouteError as error:
+            raise forms.ValidationError(str(error)) from error
+        return data
+
 
 class RouteSelect(forms.NullBooleanSelect):
     """waffle's Everyone choice in route words."""
@@ -126,23 +146,6 @@ class RouteFlagForm(FlagForm):
         fields = ("everyone", "percent", "note")
         labels = {"everyone": "Route"}
         widgets = {"everyone": RouteSelect}
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if self.errors:
-            return data
-        share = FlagState(self.instance.name, data.get("everyone"), data.get("percent")).share
-        target = target_of(self.instance.name) or {}
-        try:
-            self.forced = check_interlock(
-                self.instance.name, queue_of(target.get("queue"), target.get("task")), share,
-                RouteChange.Origin.ADMIN, data.get("reason", ""), data.get("force", False),
-            )
-        except InterlockRefused as error:
-            raise forms.ValidationError(f"Refused by the interlock: {error}") from error
-        except RouteError as error:
-            raise forms.ValidationError(str(error)) from error
-        return data
 
 
 class ValidatedFlagAdmin(FlagAdmin):

@@ -166,3 +166,15 @@ def test_waffles_form_goes_through_the_interlock_and_audits_a_forced_change(oper
     assert _share(IDLE) == (True, None)
     change = RouteChange.objects.filter(queue=IDLE).first()
     assert (change.origin, change.reason, change.forced, change.changed_by.username) == ("admin", "admin drill", True, "operator")
+
+
+def test_a_new_taskbridge_flag_made_on_waffles_add_form_passes_the_interlock_too(operator):
+    from django.contrib.auth.models import Permission as P
+
+    get_user_model().objects.get(username="operator").user_permissions.add(P.objects.get(codename="add_flag"))
+    data = {"name": conf.queue_flag_name(IDLE), "everyone": "true", "percent": "", "note": "", "superusers": "on",
+            "created_0": "2026-01-01", "created_1": "00:00:00", "modified_0": "2026-01-01", "modified_1": "00:00:00"}
+    refused = operator.post("/admin/waffle/flag/add/", data)
+    assert refused.status_code == 200 and "Refused by the interlock" in refused.content.decode()
+    assert f"no live {conf.candidate()} worker consumes queue" in refused.content.decode()
+    assert not Flag.objects.filter(name=conf.queue_flag_name(IDLE)).exists()
