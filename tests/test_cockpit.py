@@ -178,3 +178,31 @@ def test_a_new_taskbridge_flag_made_on_waffles_add_form_passes_the_interlock_too
     assert refused.status_code == 200 and "Refused by the interlock" in refused.content.decode()
     assert f"no live {conf.candidate()} worker consumes queue" in refused.content.decode()
     assert not Flag.objects.filter(name=conf.queue_flag_name(IDLE)).exists()
+
+
+def test_figures_count_backlog_oldest_job_and_endings_per_minute_from_the_ledger(redis_conn):
+    import time
+    import uuid
+
+    from taskbridge import cutover
+    from taskbridge.ledger import ledger
+    from taskbridge.states import TaskStatus
+
+    records, candidate = ledger(), conf.candidate()
+    ids = [f"cockpit-{uuid.uuid4().hex}" for _ in range(3)]
+    for job_id in ids:
+        assert records.claim(job_id, candidate, IDLE, "tests.taskapp.tasks.add", TaskStatus.QUEUED, "c") is None
+    for job_id, ends in ((ids[1], "succeed"), (ids[2], "fail")):
+        records.begin(job_id, 1, candidate, IDLE, "tests.taskapp.tasks.add", 60)
+        records.succeed(job_id, 3, 60) if ends == "succeed" else records.fail(job_id, "ValueError", "no", 60)
+    time.sleep(0.2)
+    try:
+        view = cutover.figures().backends[IDLE][candidate]
+        assert (view.counts["queued"], view.counts["succeeded"], view.counts["failed"], view.backlog) == (1, 1, 1, 1)
+        assert view.oldest_seconds is not None and 0 <= view.oldest_seconds < 30
+        assert (sum(view.done_per_minute), sum(view.failed_per_minute)) == (2, 1)
+        assert view.workers == []
+        assert cutover.figures().backends[IDLE][conf.baseline()].backlog == 0
+    finally:
+        for job_id in ids:
+            records.release(job_id)
