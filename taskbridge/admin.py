@@ -1,25 +1,35 @@
-import datetime as dt
+from __future__ import annotations
+
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.template.response import TemplateResponse
+from django.shortcuts import redirect
 from django.urls import path
+from django.utils import timezone
 from waffle import get_waffle_flag_model
 from waffle.admin import FlagAdmin
 
-from .cutover import STATES, snapshot
-from .models import RouteChange
+from . import cockpit, conf
+from .errors import InterlockRefused, RouteError
+from .flags import ChangeContext, changing, check_interlock, queue_of, target_of
+from .models import Cutover, RouteChange
+from .routing import FlagState
 
 
 @admin.register(RouteChange)
 class RouteChangeAdmin(admin.ModelAdmin):
-    """The audit of route changes, read-only; also hosts the cutover page."""
+    """The audit of route changes, read-only, to the second (the runbook's ``compare --since`` needs it)."""
 
-    list_display = ("changed_at", "flag", "from_route", "to_route", "changed_by")
-    list_filter = ("queue", "to_route")
-    search_fields = ("flag", "queue", "task")
+    list_display = ("changed", "flag", "from_route", "to_route", "changed_by", "origin", "forced", "reason")
+    list_filter = ("queue", "origin", "forced", "to_route")
+    search_fields = ("flag", "queue", "task", "reason")
+
+    @admin.display(description="changed at", ordering="changed_at")
+    def changed(self, obj: RouteChange) -> str:
+        return timezone.localtime(obj.changed_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
     def has_add_permission(self, request):
         return False
@@ -31,20 +41,44 @@ class RouteChangeAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return [path("cutover/", self.admin_site.admin_view(self.cutover_view), name="taskbridge_cutover"), *super().get_urls()]
+        # The cockpit's first address, kept for bookmarks and the runbook.
+        moved = self.admin_site.admin_view(lambda request: redirect("admin:taskbridge_cutover_changelist", permanent=True))
+        return [path("cutover/", moved, name="taskbridge_cutover"), *super().get_urls()]
 
-    def cutover_view(self, request):
-        view = snapshot()
-        rows = []
-        for queue in view.queues:
-            for index, (backend, data) in enumerate(queue.backends.items()):
-                rows.append({
-                    "first": index == 0, "span": len(queue.backends), "queue": queue.queue, "route": queue.route,
-                    "backend": backend, "counts": [data.counts[state] for state in STATES], "workers": data.workers,
-                    "backlog": data.backlog, "policy": queue.backlog_policy, "last_move": _describe_move(queue.last_move),
-                })
-        context = {**self.admin_site.each_context(request), "snapshot": view, "rows": rows, "seconds": f"{view.seconds:.2f}"}
-        return TemplateResponse(request, "admin/taskbridge/cutover.html", context)
+
+@admin.register(Cutover)
+class CutoverAdmin(admin.ModelAdmin):
+    """The cutover cockpit (:mod:`taskbridge.cockpit`) as the "cutover cockpit" entry of the
+    admin index and sidebar; listed for users with ``taskbridge.view_cutover``."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return cockpit.can_view(request.user)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("", view(self.changelist_view), name="taskbridge_cutover_changelist"),
+            path("live.json", view(cockpit.live_json), name="taskbridge_cutover_live"),
+            path("route/", view(self.route_view), name="taskbridge_cutover_route"),
+        ]
+
+    def _context(self, request) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta}
+
+    def changelist_view(self, request, extra_context=None):
+        return cockpit.page(request, self._context(request))
+
+    def route_view(self, request):
+        return cockpit.change_route(request, self._context(request))
 
 
 def _describe_move(report: dict | None) -> str:
@@ -75,11 +109,93 @@ class FlagForm(forms.ModelForm):
         model = get_waffle_flag_model()
         fields = "__all__"
 
+    def clean(self) -> dict[str, Any]:
+        """A taskbridge flag's route passes the interlock (a new one, made on waffle's add
+        form, too; forcing takes the change form's reason and force)."""
+        data = super().clean()
+        target = target_of(data.get("name") or self.instance.name or "")
+        if self.errors or target is None:
+            return data
+        name = data.get("name") or self.instance.name
+        share = FlagState(name, data.get("everyone"), data.get("percent")).share
+        try:
+            self.forced = check_interlock(
+                name, queue_of(target.get("queue"), target.get("task")), share,
+                RouteChange.Origin.ADMIN, data.get("reason", ""), data.get("force", False),
+            )
+        except InterlockRefused as error:
+            raise forms.ValidationError(f"Refused by the interlock: {error}") from error
+        except RouteError as error:
+            raise forms.ValidationError(str(error)) from error
+        return data
+
+
+class RouteSelect(forms.NullBooleanSelect):
+    """waffle's Everyone choice in route words."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.choices = [
+            ("false", f"all to the baseline ({conf.baseline()})"),
+            ("unknown", f"canary: the percent below to the candidate ({conf.candidate()}), the rest to the baseline"),
+            ("true", f"all to the candidate ({conf.candidate()})"),
+        ]
+
+
+class RouteFlagForm(FlagForm):
+    """The change form of a taskbridge flag: only what routing reads (Everyone as the route,
+    Percent), plus the reason and the interlock's force, both audited."""
+
+    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"size": 60}),
+                             help_text="Why, for the audit (required to force).")
+    force = forms.BooleanField(required=False, label="Force past the interlock",
+                               help_text="Route even to a backend with no live worker on the queue (audited).")
+
+    class Meta(FlagForm.Meta):
+        fields = ("everyone", "percent", "note")
+        labels = {"everyone": "Route"}
+        widgets = {"everyone": RouteSelect}
+
 
 class ValidatedFlagAdmin(FlagAdmin):
-    """waffle's own Flag admin (lists, actions, filters), with :class:`FlagForm`."""
+    """waffle's own Flag admin (lists, actions, filters), with :class:`FlagForm`; a taskbridge
+    flag's change page shows only its route (:class:`RouteFlagForm`), through the interlock."""
 
     form = FlagForm
+
+    @staticmethod
+    def _ours(obj: Any) -> bool:
+        return obj is not None and target_of(obj.name) is not None
+
+    def get_form(self, request, obj=None, **kwargs):
+        if self._ours(obj):
+            kwargs["form"] = RouteFlagForm
+            kwargs["fields"] = ("everyone", "percent", "note", "reason", "force")
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if not self._ours(obj):
+            return super().get_fieldsets(request, obj)
+        return [(None, {
+            "fields": ("name", "everyone", "percent", "reason", "force", "note"),
+            "description": (
+                f"This flag is taskbridge's route for {target_of(obj.name)}: it decides which backend gets new "
+                f"dispatches — the baseline ({conf.baseline()}), the candidate ({conf.candidate()}), or a canary "
+                "share of them to the candidate. Jobs already queued stay where they are. waffle's other fields "
+                "(testing, users, groups, languages, rollout) do not apply to routing and are not shown. "
+                "The cutover cockpit shows each queue's workers and jobs."
+            ),
+        })]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name",) if self._ours(obj) else super().get_readonly_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, RouteFlagForm):
+            context = ChangeContext(request.user, RouteChange.Origin.ADMIN, form.cleaned_data.get("reason", ""), getattr(form, "forced", False))
+            with changing(context):
+                return super().save_model(request, obj, form, change)
+        return super().save_model(request, obj, form, change)
 
 
 # Replace waffle's registration, only where waffle registered one (WAFFLE_ENABLE_ADMIN_PAGES).

@@ -1,31 +1,76 @@
-"""Where each queue stands in the migration: its route, its jobs by state on each
-backend, each backend's backlog (messages not started), the last backlog move, and the
-workers each backend has on it. Shown by the admin cutover page
-and ``manage.py taskbridge status``."""
+"""Where each queue stands in the migration: its route and last change, its jobs by state
+on each backend, its backlog and throughput, and the workers each backend has on it.
+Shown by the cutover cockpit (through :mod:`taskbridge.live`) and ``manage.py taskbridge status``.
+
+The figures come from one scan of the ledger (the job records in Redis), so the
+dispatch path pays nothing for them: throughput is read from the ``ended`` time
+of the records that ended in the last :data:`MINUTES` minutes (records stay for
+``RESULT_TTL``). Per-queue and per-backend data are dataclasses so that later
+figures (backlog moves, the guard's verdict) are added as fields.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import conf, routing
 from .backends import all_backends
+from .backends.base import WorkerInfo
 from .custody import lease_ran_out
 from .ledger import KEY_PREFIX, lease_key
-from .move import last_move
+from .move import describe_last, last_move
 from .redis import connection
 
 STATES = ("queued", "scheduled", "started", "retrying", "succeeded", "failed", "cancelled")
+#: States of jobs that have not started: the backlog (what a backlog move takes along).
+BACKLOG_STATES = ("queued", "scheduled", "retrying")
+#: Of those, the jobs due and waiting for a worker: the oldest one's age is shown.
+WAITING_STATES = ("queued", "retrying")
+#: How many whole minutes of throughput each backend shows, oldest first.
+MINUTES = 10
+
+
+@dataclass
+class Worker:
+    """A live worker as the cockpit names it (``label``): ``host:pid``, or the backend's own
+    name where it reports no pid (Celery's ``name@host``); the queues it consumes; and the
+    backend's name for it (RQ's default is a 32-character hex id, shown only on hover)."""
+
+    label: str
+    host: str
+    pid: int | None
+    queues: list[str]
+    name: str
+
+    @classmethod
+    def of(cls, info: WorkerInfo) -> Worker:
+        return cls(info.label if info.pid else info.name, info.host, info.pid, sorted(info.queues), info.name)
 
 
 @dataclass
 class BackendView:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
-    workers: list[str] = field(default_factory=list)
-    #: Messages of the queue this backend holds that no worker has started (Backend.backlog).
     backlog: int = 0
+    #: Seconds the oldest queued job has waited, ``None`` without one.
+    oldest_seconds: float | None = None
+    #: Jobs that ended (succeeded or failed), and failed, per minute over the last :data:`MINUTES`, oldest first.
+    done_per_minute: list[int] = field(default_factory=lambda: [0] * MINUTES)
+    failed_per_minute: list[int] = field(default_factory=lambda: [0] * MINUTES)
+    workers: list[Worker] = field(default_factory=list)
+
+
+@dataclass
+class LastChange:
+    when: str
+    who: str | None
+    origin: str
+    reason: str
+    forced: bool
+    from_route: str
+    to_route: str
 
 
 @dataclass
@@ -33,10 +78,17 @@ class QueueView:
     queue: str
     flag: str
     route: str
+    #: The candidate's share of new dispatches, percent.
+    share: float
     backends: dict[str, BackendView]
+    last_change: LastChange | None = None
     #: The queue's backlog policy on a route change (keep / move) and its last move's report.
     backlog_policy: str = "keep"
     last_move: dict[str, Any] | None = None
+
+    @property
+    def last_move_text(self) -> str:
+        return describe_last(self.last_move)
 
 
 @dataclass
@@ -46,13 +98,43 @@ class Snapshot:
     seconds: float
 
 
-def _job_counts() -> tuple[Counter, int]:
-    """Jobs by (queue, backend, state) from the ledger: active jobs plus those that
-    ended within RESULT_TTL. One pass with SCAN and pipelined HMGETs. A started
-    job whose lease has run out (its whole worker died) is recorded as failed
-    on the way, as ``TaskHandle.status()`` would."""
+@dataclass
+class Figures:
+    """What the ledger scan and the workers' presence say, as of ``at`` (epoch seconds)."""
+
+    at: float
+    jobs_scanned: int
+    seconds: float
+    #: queue -> backend alias -> view (without route data).
+    backends: dict[str, dict[str, BackendView]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figures:
+        views = {
+            queue: {alias: BackendView(**{**view, "workers": [Worker(**w) for w in view["workers"]]}) for alias, view in by.items()}
+            for queue, by in data["backends"].items()
+        }
+        return cls(data["at"], data["jobs_scanned"], data["seconds"], views)
+
+
+def _number(value: bytes | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _scan(now: float) -> tuple[dict[tuple[str, str], BackendView], int]:
+    """One pass over the ledger with SCAN and pipelined HMGETs: jobs by state, backlog and its
+    oldest job, and per-minute endings, per (queue, backend). A started job whose lease has
+    run out (its whole worker died) counts as failed, as ``TaskHandle.status()`` would say."""
     conn = connection()
-    counts: Counter = Counter()
+    views: dict[tuple[str, str], BackendView] = defaultdict(BackendView)
+    oldest: dict[tuple[str, str], float] = {}
+    first_minute = int(now // 60) - MINUTES + 1
     scanned = 0
     batch: list[bytes] = []
 
@@ -61,16 +143,29 @@ def _job_counts() -> tuple[Counter, int]:
         with conn.pipeline(transaction=False) as pipe:
             job_ids = [name.decode()[len(KEY_PREFIX):] for name in batch]
             for name, job_id in zip(batch, job_ids):
-                pipe.hmget(name, "queue", "backend", "state")
+                pipe.hmget(name, "queue", "backend", "state", "updated", "ended")
                 pipe.exists(lease_key(job_id))
             replies = pipe.execute()
-        for job_id, (queue, backend, state), leased in zip(job_ids, replies[0::2], replies[1::2]):
+        for job_id, (queue, backend, state, updated, ended), leased in zip(job_ids, replies[0::2], replies[1::2]):
             if not (queue and backend and state):
                 continue
             state = state.decode()
             if state == "started" and not leased and lease_ran_out(job_id):
-                state = "failed"
-            counts[(queue.decode(), backend.decode(), state)] += 1
+                state, ended = "failed", None
+            where = (queue.decode(), backend.decode())
+            view = views[where]
+            view.counts[state] = view.counts.get(state, 0) + 1
+            if state in BACKLOG_STATES:
+                view.backlog += 1
+            if state in WAITING_STATES:
+                since = _number(updated)
+                if since is not None and since < oldest.get(where, now):
+                    oldest[where] = since
+            minute = int(t // 60) - first_minute if (t := _number(ended)) is not None else -1
+            if state in ("succeeded", "failed") and 0 <= minute < MINUTES:
+                view.done_per_minute[minute] += 1
+                if state == "failed":
+                    view.failed_per_minute[minute] += 1
         scanned += len(batch)
         batch.clear()
 
@@ -80,24 +175,52 @@ def _job_counts() -> tuple[Counter, int]:
             flush()
     if batch:
         flush()
-    return counts, scanned
+    for where, since in oldest.items():
+        views[where].oldest_seconds = round(now - since, 1)
+    return views, scanned
+
+
+def figures() -> Figures:
+    """Scan the ledger and ask every backend for its live workers (Celery's answer is a
+    broadcast of up to a second: the cockpit calls this off its request path)."""
+    started = time.monotonic()
+    now = time.time()
+    scanned_views, scanned = _scan(now)
+    presence = {backend.alias: backend.workers() for backend in all_backends()}
+    views: dict[str, dict[str, BackendView]] = {}
+    for queue in conf.queues():
+        views[queue] = {}
+        for alias, by_queue in presence.items():
+            view = scanned_views.get((queue, alias)) or BackendView()
+            view.workers = sorted((Worker.of(info) for info in by_queue.get(queue, [])), key=lambda w: w.label)
+            views[queue][alias] = view
+    return Figures(now, scanned, time.monotonic() - started, views)
+
+
+def route_of(queue: str) -> tuple[str, str, float]:
+    """A queue's flag name, its route in the configured names, and the candidate's share."""
+    flag_name = conf.queue_flag_name(queue)
+    flag = routing.flags.get(flag_name)
+    route = flag.describe() if flag else "default"
+    if route == "default":
+        route = f"default ({conf.baseline()})"
+    share = flag.share if flag is not None and flag.share is not None else 0.0
+    return flag_name, route, share
+
+
+def assemble(found: Figures | None, last_changes: dict[str, LastChange] | None = None) -> list[QueueView]:
+    """Each configured queue's view: its route now, plus ``found`` figures when there are some."""
+    views = []
+    for queue in conf.queues():
+        flag_name, route, share = route_of(queue)
+        backends = found.backends.get(queue, {}) if found else {}
+        views.append(QueueView(
+            queue, flag_name, route, share, backends, (last_changes or {}).get(queue), conf.queue(queue).backlog, last_move(queue),
+        ))
+    return views
 
 
 def snapshot() -> Snapshot:
-    started = time.monotonic()
-    counts, scanned = _job_counts()
-    backends = all_backends()
-    workers = {backend.alias: backend.workers() for backend in backends}
-    views = []
-    for name in conf.queues():
-        flag_name = conf.queue_flag_name(name)
-        by_backend = {}
-        for backend in backends:
-            view = BackendView(
-                workers=sorted(worker.label for worker in workers[backend.alias].get(name, [])), backlog=backend.backlog(name)
-            )
-            for state in STATES:
-                view.counts[state] = counts[(name, backend.alias, state)]
-            by_backend[backend.alias] = view
-        views.append(QueueView(name, flag_name, routing.describe(name), by_backend, conf.queue(name).backlog, last_move(name)))
-    return Snapshot(views, scanned, time.monotonic() - started)
+    """Everything, now, in this process (``manage.py taskbridge status``)."""
+    found = figures()
+    return Snapshot(assemble(found), found.jobs_scanned, found.seconds)

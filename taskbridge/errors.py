@@ -71,3 +71,13 @@ class MissingRoles(TaskbridgeError, ValueError):
 class MoveError(TaskbridgeError, ValueError):
     """A backlog move was asked for something that cannot be moved (an unknown queue, backend,
     task or policy), or a moved job could be sent neither to its new backend nor back."""
+
+
+class InterlockRefused(RouteError):
+    """A route change would send dispatches to a backend with no live worker on the queue.
+
+    ``findings`` names each such backend; the change can still be forced with a reason."""
+
+    def __init__(self, findings: list[str]) -> None:
+        self.findings = findings
+        super().__init__("; ".join(findings) + " (force it with a reason to override)")

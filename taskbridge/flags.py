@@ -7,6 +7,11 @@ baseline, Unknown with a Percent = that share of dispatches to the candidate
 :func:`set_route` from the cockpit, a command, the guard or a test, or waffle's
 form in admin — the same signal handlers write one :class:`~.models.RouteChange`
 and one ``route.changed`` event, and invalidate this process's flag cache.
+
+Every change made by a person or the guard passes the interlock
+(:mod:`taskbridge.interlock`) unless forced with a reason; only ``origin="code"``
+(tests, demos, a project's own scripts, which set up their workers themselves) is
+not checked.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from waffle import get_waffle_flag_model
 
-from . import conf, events, move, registry, routing
-from .errors import RouteError
+from . import conf, events, interlock, move, registry, routing
+from .errors import InterlockRefused, RouteError
 from .models import RouteChange
 
 Flag = get_waffle_flag_model()
@@ -38,6 +43,12 @@ class ChangeContext:
     user: Any = None
     origin: str = RouteChange.Origin.ADMIN
     reason: str = ""
+    #: The interlock refused the change and it was made anyway.
+    forced: bool = False
+
+
+#: Origins whose changes the interlock checks: a person's or the guard's, not code's.
+CHECKED_ORIGINS = frozenset({RouteChange.Origin.ADMIN, RouteChange.Origin.COCKPIT, RouteChange.Origin.COMMAND, RouteChange.Origin.GUARD})
 
 
 def set_actor(user: Any) -> None:
@@ -53,7 +64,9 @@ def _context() -> ChangeContext:
 
 
 @contextmanager
-def _changing(context: ChangeContext) -> Iterator[None]:
+def changing(context: ChangeContext) -> Iterator[None]:
+    """Flag saves inside the block are audited with ``context`` (used by set_route and by
+    admin's flag form, which saves the flag itself)."""
     previous = getattr(_change, "context", None)
     _change.context = context
     try:
@@ -97,6 +110,7 @@ def set_route(
     origin: str = RouteChange.Origin.CODE,
     reason: str = "",
     backlog: str | None = None,
+    force: bool = False,
 ) -> RouteChange | None:
     """Route a queue's (or, with ``task``, one task's) new dispatches: the one way every
     part of taskbridge changes a route. Saves the waffle flag, records who, from where
@@ -105,7 +119,11 @@ def set_route(
 
     ``backlog`` (``"keep"`` / ``"move"``; default: the queue's ``backlog`` policy) says
     whether the jobs that have not started follow the new route (:func:`taskbridge.move.move`,
-    once the change is committed)."""
+    once the change is committed).
+
+    For the :data:`CHECKED_ORIGINS`, raises :class:`~.errors.InterlockRefused` when a
+    backend that would get dispatches has no live worker on the queue, unless ``force``
+    (which needs a ``reason``; the audit row then says it was forced)."""
     if task is None:
         conf.queue(queue)
     elif queue is None:
@@ -114,7 +132,8 @@ def set_route(
     share = parse_share(target)
     moving = queue is not None and move.policy(queue, backlog) == move.MOVE
     name = conf.task_flag_name(task) if task else conf.queue_flag_name(queue)
-    with transaction.atomic(), _changing(ChangeContext(user, origin, reason)):
+    forced = check_interlock(name, queue_of(queue, task), share, origin, reason, force)
+    with transaction.atomic(), changing(ChangeContext(user, origin, reason, forced)):
         flag, _ = Flag.objects.select_for_update().get_or_create(name=name, defaults={"note": _note(queue, task)})
         if share is None:
             flag.everyone, flag.percent = None, None
@@ -129,6 +148,31 @@ def set_route(
         return change
 
 
+def queue_of(queue: str | None, task: str | None) -> str | None:
+    """The queue a route applies to: ``queue``, or the declared ``task``'s own queue."""
+    declared = registry.get(task) if task else None
+    return declared.queue if declared is not None else queue
+
+
+def check_interlock(flag_name: str, queue: str | None, share: float | None, origin: str, reason: str, force: bool) -> bool:
+    """Pass or refuse a change of ``flag_name`` to ``share`` (see :func:`set_route`); ``True``
+    when it goes ahead only because it is forced. A change to the route the flag already
+    has is never refused."""
+    if origin not in CHECKED_ORIGINS or queue is None:
+        return False
+    current = Flag.objects.filter(name=flag_name).values_list("name", "everyone", "percent").first()
+    if current is not None and routing.FlagState(*current).share == share:
+        return False
+    problems = interlock.findings(queue, share)
+    if not problems:
+        return False
+    if not force:
+        raise InterlockRefused(problems)
+    if not reason.strip():
+        raise RouteError("a forced route change needs a reason (" + "; ".join(problems) + ")")
+    return True
+
+
 def _note(queue: str | None, task: str | None) -> str:
     what = f"task {task!r}" if task else f"queue {queue!r}"
     return (
@@ -139,8 +183,9 @@ def _note(queue: str | None, task: str | None) -> str:
 
 def ensure_queue_flags(**_: Any) -> None:
     """Create the flag of every configured queue that has none, routed to the baseline."""
-    for name in conf.queues():
-        Flag.objects.get_or_create(name=conf.queue_flag_name(name), defaults={"everyone": False, "note": _note(name, None)})
+    with changing(ChangeContext(origin=RouteChange.Origin.CODE, reason="queue flag created after migrate")):
+        for name in conf.queues():
+            Flag.objects.get_or_create(name=conf.queue_flag_name(name), defaults={"everyone": False, "note": _note(name, None)})
 
 
 def target_of(flag_name: str) -> dict[str, str] | None:
@@ -172,12 +217,13 @@ def _record(flag_name: str, before: str, after: str) -> RouteChange | None:
     user = context.user if context.user is not None and getattr(context.user, "is_authenticated", False) else None
     change = RouteChange.objects.create(
         flag=flag_name, from_route=before, to_route=after, changed_by=user, origin=context.origin,
-        reason=context.reason, **target,
+        reason=context.reason, forced=context.forced, **target,
     )
     routing.flags.invalidate()
     events.emit(
         events.ROUTE_CHANGED, flag=flag_name, **{"from": before, "to": after},
-        user=user.get_username() if user else None, origin=context.origin, reason=context.reason or None, **target,
+        user=user.get_username() if user else None, origin=context.origin, reason=context.reason or None,
+        forced=context.forced or None, **target,
     )
     return change
 

@@ -21,6 +21,7 @@ class RouteChange(models.Model):
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.ADMIN)
     reason = models.TextField(blank=True)
+    forced = models.BooleanField(default=False, help_text="Made although the interlock refused it (no live worker).")
 
     class Meta:
         ordering = ["-changed_at", "-id"]
@@ -47,3 +48,13 @@ class OutboxDispatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} {self.job_id} → {self.backend}"
+
+
+class Cutover(RouteChange):
+    """The cutover cockpit's place in admin (index, sidebar, breadcrumbs) and its permission,
+    ``taskbridge.view_cutover``: a proxy with no rows of its own."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)
+        verbose_name = verbose_name_plural = "cutover cockpit"

@@ -135,6 +135,15 @@ def last_move(queue: str) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def describe_last(report: dict[str, Any] | None) -> str:
+    """One line on a queue's last move, for the cockpit and ``taskbridge status``."""
+    if report is None:
+        return "none"
+    moved = ", ".join(f"{count} {path}" for path, count in sorted(report["moved"].items()))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(report["at"]))
+    return f"{when} UTC, moved {moved or 'nothing'}, {sum(report['skipped'].values())} not moved"
+
+
 def _routed(job: PendingJob) -> str | None:
     """The backend a dispatch of this job would go to now; ``None`` when its task is not
     declared in this process (it could not be sent anywhere from here)."""

@@ -17,7 +17,7 @@ def operator(client, db):
     return client
 
 
-def _edit(client, percent: str):
+def _edit(client, percent: str, **extra: str):
     """Save the queue's flag (there after migrate) through its admin change page, changing only the percent."""
     flag = Flag.objects.get(name=NAME)
     page = client.get(f"/admin/waffle/flag/{flag.pk}/change/")
@@ -38,7 +38,7 @@ def _edit(client, percent: str):
         if name in data:
             data.pop(name)
             data[f"{name}_0"], data[f"{name}_1"] = form[name].value().strftime("%Y-%m-%d"), form[name].value().strftime("%H:%M:%S")
-    data.update({"percent": percent, "everyone": "unknown"})
+    data.update({"percent": percent, "everyone": "unknown", **extra})
     return client.post(f"/admin/waffle/flag/{flag.pk}/change/", data)
 
 
@@ -53,7 +53,8 @@ def test_percent_outside_the_range_is_refused(operator, percent):
 
 @pytest.mark.parametrize("percent", ["0", "25", "99.9"])
 def test_percent_in_range_is_saved_through_waffles_admin(operator, percent):
-    response = _edit(operator, percent)
+    # No worker runs in this test: the interlock (tested in test_cockpit) is forced past, with a reason.
+    response = _edit(operator, percent, force="on", reason="percent range test")
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     assert Flag.objects.get(name=NAME).percent == Decimal(percent)
     assert operator.get("/admin/waffle/flag/").status_code == 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from typing import Any
 
@@ -27,14 +26,10 @@ def handle(command: Any, options: dict[str, Any]) -> None:
             command.stdout.write(
                 f"{queue.queue if index == 0 else '':<22}{queue.route if index == 0 else '':<18}{backend:<8}"
                 f"{c['queued']:>8}{c['scheduled']:>7}{c['started']:>9}{c['retrying']:>7}{c['succeeded']:>8}"
-                f"{c['failed']:>8}{c['cancelled']:>8}{data.backlog:>8}  {', '.join(data.workers) or '-'}"
+                f"{c['failed']:>8}{c['cancelled']:>8}{data.backlog:>8}  {', '.join(w.label for w in data.workers) or '-'}"
             )
-        last = queue.last_move
-        if last is not None or queue.backlog_policy != "keep":
-            moved = ", ".join(f"{n} {path}" for path, n in sorted(last["moved"].items())) if last else ""
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last["at"])) if last else ""
+        if queue.last_move is not None or queue.backlog_policy != "keep":
             command.stdout.write(
-                f"{'':<22}backlog on a route change: {queue.backlog_policy}; last move: "
-                + (f"{when} UTC, moved {moved or 'nothing'}, {sum(last['skipped'].values())} not moved" if last else "none")
+                f"{'':<22}backlog on a route change: {queue.backlog_policy}; last move: {queue.last_move_text}"
             )
     command.stdout.write(f"({view.jobs_scanned} job records read in {view.seconds:.2f}s)")
