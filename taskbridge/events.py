@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
+from . import live
+
 SCHEMA_VERSION = 1
 
 ENQUEUED = "task.enqueued"
@@ -55,6 +57,10 @@ class _LineWriter:
         self._opening = threading.Lock()
 
     def msg(self, message: bytes) -> None:
+        self._write(message)
+        live.publish(message)
+
+    def _write(self, message: bytes) -> None:
         if self._target is None:
             sys.stdout.write(message.decode() + "\n")
             sys.stdout.flush()
