@@ -84,7 +84,7 @@ class Guard:
         reason = (
             f"guard: {candidate} regressed on {queue} at {share:g}%: " + "; ".join(judgement.reasons)
             + f" [{candidate}: {figures.get('succeeded', 0)} ok, {figures.get('failed', 0)} failed, "
-            f"p95 {figures.get('run_p95_ms')} ms; since {format_iso(judgement.candidate_since)}]"
+            f"p95 run {_ms(figures.get('run_p95_ms'))}; since {format_iso(judgement.candidate_since)}]"
         )
         set_route(queue, "baseline", origin=RouteChange.Origin.GUARD, reason=reason)
         ramps.stop_for_rollback(queue, reason)
@@ -106,6 +106,10 @@ class Guard:
         ramps.advance(ramp, f"held {time.time() - began:.0f}s with {finished} jobs finished on {candidate}, no regression ({judgement.status})")
         self.say(f"ramp {queue}: {ramp}")
         return "ramp-done" if ramp.state == Ramp.State.DONE else "ramp-advanced"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} ms"
 
 
 def _share(queue: str) -> float:
