@@ -248,3 +248,13 @@ def stubborn(token: str) -> str:
             conn.set(f"tb-test:ignored-timeout:{token}", 1)
     conn.set(f"tb-test:finished:{token}", 1)
     return "finished"
+
+
+@task(queue="default")
+def count_users(pause: float = 0.0) -> int:
+    """Reads the database, so a worker started with a wrong DATABASE_URL fails it (the guard tests)."""
+    from django.contrib.auth import get_user_model
+
+    if pause:
+        time.sleep(pause)
+    return get_user_model().objects.count()
