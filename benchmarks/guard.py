@@ -65,8 +65,8 @@ def canary(seconds: float, rate: float, broken: bool, scratch: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     rq_env = {**env, "DATABASE_URL": f"sqlite:///{scratch}/missing/none.sqlite3"} if broken else env
     label = "broken" if broken else "healthy"
-    celery = WorkerProcess("celery", celery_worker_command([QUEUE], name=f"bench-{label}"), env, scratch / f"celery-{label}.log").start()
-    rq = WorkerProcess("rq", rq_worker_command([QUEUE], name=f"bench-{label}-rq"), rq_env, scratch / f"rq-{label}.log").start()
+    celery = WorkerProcess("celery", celery_worker_command([QUEUE], name=f"bench-{label}"), env, scratch / f"celery-{label}.log", name=f"bench-{label}").start()
+    rq = WorkerProcess("rq", rq_worker_command([QUEUE], name=f"bench-{label}-rq"), rq_env, scratch / f"rq-{label}.log", name=f"bench-{label}-rq").start()
     guard = subprocess.Popen([sys.executable, "manage.py", "taskbridge", "guard"], cwd=ROOT, env=env,
                              stdout=open(scratch / f"guard-{label}.log", "ab"), stderr=subprocess.STDOUT)
     try:
