@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from taskbridge import metrics
+
 from . import operator_access
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Prometheus scrape: staff or TASKBRIDGE['METRICS_TOKEN'] (docs/operations.md).
+    path("metrics", metrics.view, name="taskbridge-metrics"),
     # django-rq's dashboard: staff with the django_rq.admin permission only (backend/operator_access.py).
     path("django-rq/", include((operator_access.urlpatterns, "django_rq"))),
     # Session login for API clients (docs/domain.md).

@@ -27,6 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "CANDIDATE": None,
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "EVENT_LOG": None,
+    # Events kept in the live Redis stream the guard reads (about; 0 turns the stream and /metrics counts off).
+    "LIVE_STREAM_MAXLEN": 100_000,
+    # The live guard and ramp (taskbridge.guard; docs/guard.md). Keys missing here take guard.DEFAULTS.
+    "GUARD": {},
+    # Bearer token that may read /metrics besides staff users (None: staff only).
+    "METRICS_TOKEN": None,
     "QUEUE_FLAG_PREFIX": "taskbridge.queue.",
     "TASK_FLAG_PREFIX": "taskbridge.task.",
     # How long a process may reuse a flag it read. Flips reach every process

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 import structlog
 
+from . import stream
+
 SCHEMA_VERSION = 2
 
 ENQUEUED = "task.enqueued"
@@ -67,6 +69,10 @@ class _LineWriter:
         self._opening = threading.Lock()
 
     def msg(self, message: bytes) -> None:
+        self._write(message)
+        stream.publish(message)
+
+    def _write(self, message: bytes) -> None:
         if self._target is None:
             sys.stdout.write(message.decode() + "\n")
             sys.stdout.flush()

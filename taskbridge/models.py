@@ -58,3 +58,33 @@ class Cutover(RouteChange):
         proxy = True
         default_permissions = ("view",)
         verbose_name = verbose_name_plural = "cutover cockpit"
+
+
+class Ramp(models.Model):
+    """A queue's progressive rollout plan and where it stands; the guard advances it.
+
+    ``steps`` are the candidate's shares in percent (e.g. ``[5, 25, 50, 100]``);
+    ``step`` is the index of the share now routed. A step is held at least
+    ``hold_seconds`` and until ``hold_jobs`` jobs finished on the candidate
+    since it began, with no regression, before the next. Each step is a
+    route change through ``flags.set_route`` and so audited in :class:`RouteChange`.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "running"
+        PAUSED = "paused", "paused"
+        DONE = "done", "done"
+        ROLLED_BACK = "rolled-back", "rolled back by the guard"
+
+    queue = models.CharField(max_length=100, unique=True)
+    steps = models.JSONField()
+    hold_seconds = models.FloatField()
+    hold_jobs = models.PositiveIntegerField()
+    step = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    step_started_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"ramp {self.queue}: {self.state} at step {self.step + 1}/{len(self.steps)}"

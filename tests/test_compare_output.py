@@ -44,7 +44,7 @@ def test_json_output_has_the_documented_keys_and_figures(log_file: Path):
     assert report["input"]["blank_lines"] == 1
     assert report["jobs"] == {"total": 24, "without_enqueue": 1}
     assert report["options"]["now"] == NOW_ISO
-    assert report["options"]["thresholds"] == {"max_success_drop_pp": 1.0, "max_p95_ratio": 1.5, "max_wait_p95_ratio": None, "min_p95_gap_ms": 50.0, "min_samples": 3}
+    assert report["options"]["thresholds"] == {"max_success_drop_pp": 1.0, "max_p95_ratio": 1.5, "max_wait_p95_ratio": None, "min_p95_gap_ms": 50.0, "min_samples": 3, "confidence": None}
 
     queues = {queue["queue"]: queue for queue in report["queues"]}
     assert list(queues) == [NOTEBOOKS, PODCAST, REPORTS]

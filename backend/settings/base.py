@@ -109,6 +109,8 @@ TASKBRIDGE = {
     "CANDIDATE": "rq",
     "REDIS_URL": REDIS_URL,
     "EVENT_LOG": env_str("TASKBRIDGE_EVENT_LOG", "") or None,
+    # A Prometheus server scrapes /metrics with this bearer token (unset: staff logins only).
+    "METRICS_TOKEN": env_str("TASKBRIDGE_METRICS_TOKEN", "") or None,
     # `manage.py taskbridge demo`: the staged cutover of this project's workload.
     "COMMANDS": {"demo": "backend.demo.command"},
     "SCHEDULE": {

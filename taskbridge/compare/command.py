@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verdict.add_argument("--max-wait-p95-ratio", type=float, default=None, metavar="RATIO", help="hold if the candidate's p95 wait is more than RATIO times the baseline's (default: not checked)")
     verdict.add_argument("--min-p95-gap", type=float, default=50.0, metavar="MS", help="a p95 over its ratio still passes when at most MS milliseconds above the baseline's (default: 50)")
     verdict.add_argument("--min-samples", type=int, default=20, metavar="N", help="fewer finished jobs or timed runs than N on either side: insufficient data (default: 20)")
+    verdict.add_argument("--confidence", type=float, default=None, metavar="LEVEL", help="judge the rate and p95s by a one-sided confidence bound at LEVEL (e.g. 0.999), as the live guard does (default: the measured figures)")
     output = parser.add_argument_group("output")
     formats = output.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="JSON on standard output (stable keys, see docs/compare.md)")
@@ -77,6 +78,7 @@ def build_options(options: dict[str, Any]) -> Options:
             max_wait_p95_ratio=options["max_wait_p95_ratio"],
             min_p95_gap_ms=options["min_p95_gap"],
             min_samples=options["min_samples"],
+            confidence=options["confidence"],
             top_errors=options["top_errors"],
             workers=options["workers"],
         ).with_roles()

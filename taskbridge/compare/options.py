@@ -27,6 +27,14 @@ class Thresholds:
     ``min_samples``: fewer finished jobs (succeeded + failed) or fewer timed
     successes than this on either side gives *insufficient data*. Any stranded
     or duplicate job is always a hold.
+    ``confidence``: ``None`` compares the measured figures as they are (a
+    post-mortem over a whole log). A level such as 0.999 makes the success-rate
+    and p95 checks statistical: they fail only when the one-sided confidence
+    bound of the difference lies beyond the margin (the lower bound of the
+    rate drop over ``max_success_drop_pp``; the candidate's p95 lower bound
+    over ``max_p95_ratio`` × the baseline's p95 upper bound, and more than
+    ``min_p95_gap_ms`` above it). The live guard uses it so noise in a small
+    window never rolls a healthy canary back.
     """
 
     max_success_drop_pp: float = 1.0
@@ -34,6 +42,11 @@ class Thresholds:
     max_wait_p95_ratio: float | None = None
     min_p95_gap_ms: float = 50.0
     min_samples: int = 20
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.confidence is not None and not 0.5 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0.5 and 1 (exclusive), got {self.confidence!r}")
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -42,6 +55,7 @@ class Thresholds:
             "max_wait_p95_ratio": self.max_wait_p95_ratio,
             "min_p95_gap_ms": self.min_p95_gap_ms,
             "min_samples": self.min_samples,
+            "confidence": self.confidence,
         }
 
 

@@ -271,3 +271,13 @@ def backlog_job(token: str, item: int, not_before: float = 0.0, retry_in: float 
         conn.zadd(f"tb-test:backlog-retry-due:{token}", {ctx.job_id: now + retry_in})
         context.retry(countdown=retry_in, max_retries=3)
     return item
+
+
+@task(queue="default")
+def count_users(pause: float = 0.0) -> int:
+    """Reads the database, so a worker started with a wrong DATABASE_URL fails it (the guard tests)."""
+    from django.contrib.auth import get_user_model
+
+    if pause:
+        time.sleep(pause)
+    return get_user_model().objects.count()

@@ -15,6 +15,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Iterable, Sequence
 
 from ..reading.reader import CANCEL, ENQ, FAIL, KINDS, RETRY, SKIP, START, SUCC
@@ -32,16 +33,60 @@ def percentile(ordered: Sequence[float], p: int) -> float | None:
     return ordered[max(rank, 1) - 1]
 
 
+def one_sided_z(confidence: float) -> float:
+    """The normal quantile for a one-sided bound at ``confidence`` (0.999 → 3.09)."""
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence must be between 0.5 and 1 (exclusive), got {confidence!r}")
+    return NormalDist().inv_cdf(confidence)
+
+
+def wilson(successes: int, n: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion: sound at 0 % and 100 %, where the normal
+    approximation collapses to a single point and would call any difference certain."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (0.0 if successes == 0 else max(0.0, centre - half), 1.0 if successes == n else min(1.0, centre + half))
+
+
+def rate_drop_interval(base_ok: int, base_n: int, cand_ok: int, cand_n: int, z: float) -> tuple[float, float]:
+    """Bounds of (baseline rate − candidate rate), Newcombe's hybrid score method (his
+    method 10) built from the two Wilson intervals; each bound holds one-sided at ``z``."""
+    p1, p2 = base_ok / base_n, cand_ok / cand_n
+    l1, u1 = wilson(base_ok, base_n, z)
+    l2, u2 = wilson(cand_ok, cand_n, z)
+    drop = p1 - p2
+    return (drop - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), drop + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def quantile_interval(ordered: Sequence[float], q: float, z: float) -> tuple[float, float]:
+    """Distribution-free bounds of the ``q`` quantile from order statistics (the binomial
+    rank interval, normal approximation); a bound the sample cannot give is ±infinity."""
+    n = len(ordered)
+    if n == 0:
+        return (-math.inf, math.inf)
+    spread = z * math.sqrt(n * q * (1 - q))
+    low_rank, high_rank = math.floor(n * q - spread), math.ceil(n * q + spread) + 1
+    low = ordered[low_rank - 1] if low_rank >= 1 else -math.inf
+    high = ordered[high_rank - 1] if high_rank <= n else math.inf
+    return (low, high)
+
+
 @dataclass(frozen=True)
 class Distribution:
     count: int
     p50: float | None
     p95: float | None
     p99: float | None
+    #: The sorted values themselves, for confidence bounds of a percentile (never rendered).
+    ordered: Sequence[float] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def of(cls, ordered: Sequence[float]) -> Distribution:
-        return cls(len(ordered), percentile(ordered, 50), percentile(ordered, 95), percentile(ordered, 99))
+        return cls(len(ordered), percentile(ordered, 50), percentile(ordered, 95), percentile(ordered, 99), ordered)
 
     def as_dict(self, with_p99: bool = True) -> dict[str, float | int | None]:
         result: dict[str, float | int | None] = {"count": self.count, "p50": self.p50, "p95": self.p95}

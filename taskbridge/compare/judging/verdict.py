@@ -10,12 +10,13 @@ evidence of a problem outweighs missing evidence of its absence.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
 from .. import fmt
 from ..options import Thresholds
-from .stats import Figures
+from .stats import Figures, one_sided_z, quantile_interval, rate_drop_interval
 from ..times import format_duration
 
 GO = "go"
@@ -107,10 +108,23 @@ def _rate_check(baseline: Side, candidate: Side, limits: Thresholds) -> Check:
     base, cand = baseline.figures.success_rate, candidate.figures.success_rate  # type: ignore[union-attr]
     drop = round((base - cand) * 100, 9)  # type: ignore[operator]
     head = f"success rate {candidate.backend} {fmt.rate(cand)} vs {baseline.backend} {fmt.rate(base)}"
+    if limits.confidence is not None:
+        return _rate_test(baseline.figures, candidate.figures, drop, head, limits)  # type: ignore[arg-type]
     if drop > limits.max_success_drop_pp:
         return Check("success_rate", FAIL, drop, limits.max_success_drop_pp, f"{head}: {fmt.pp(drop)} lower, over the {fmt.pp(limits.max_success_drop_pp)} allowed")
     direction = f"{fmt.pp(drop)} lower" if drop > 0 else ("the same" if drop == 0 else f"{fmt.pp(-drop)} higher")
     return Check("success_rate", PASS, drop, limits.max_success_drop_pp, f"{head}: {direction}, within {fmt.pp(limits.max_success_drop_pp)}")
+
+
+def _rate_test(base: Figures, cand: Figures, drop: float, head: str, limits: Thresholds) -> Check:
+    """The rate check as a test: fail only when even the lower confidence bound of the drop is over the margin."""
+    z = one_sided_z(limits.confidence)  # type: ignore[arg-type]
+    low, _high = rate_drop_interval(base.succeeded, base.finished, cand.succeeded, cand.finished, z)
+    low_pp = round(low * 100, 9)
+    bound = f"{fmt.pp(drop)} lower, at least {fmt.pp(low_pp)} at {limits.confidence:.1%} confidence"
+    if low_pp > limits.max_success_drop_pp:
+        return Check("success_rate", FAIL, drop, limits.max_success_drop_pp, f"{head}: {bound}, over the {fmt.pp(limits.max_success_drop_pp)} allowed")
+    return Check("success_rate", PASS, drop, limits.max_success_drop_pp, f"{head}: {bound}, not significantly over {fmt.pp(limits.max_success_drop_pp)}")
 
 
 def _ratio(candidate: float, baseline: float) -> float:
@@ -119,7 +133,9 @@ def _ratio(candidate: float, baseline: float) -> float:
     return 1.0 if candidate <= 0 else float("inf")
 
 
-def _p95_check(name: str, label: str, baseline: Side, candidate: Side, limit: float | None, need: int, gap_ms: float) -> Check:
+def _p95_check(
+    name: str, label: str, baseline: Side, candidate: Side, limit: float | None, need: int, gap_ms: float, confidence: float | None = None,
+) -> Check:
     if limit is None:
         return Check(name, OFF, None, None, f"p95 {label} not checked")
 
@@ -136,6 +152,15 @@ def _p95_check(name: str, label: str, baseline: Side, candidate: Side, limit: fl
     base, cand = distribution(baseline).p95, distribution(candidate).p95
     value = round(_ratio(cand, base), 9)
     head = f"p95 {label} {candidate.backend} {fmt.ms(cand)} vs {baseline.backend} {fmt.ms(base)}: {fmt.ratio(value)}"
+    if confidence is not None:
+        z = one_sided_z(confidence)
+        cand_low = quantile_interval(distribution(candidate).ordered, 0.95, z)[0]
+        base_high = quantile_interval(distribution(baseline).ordered, 0.95, z)[1]
+        bounded = cand_low > -math.inf and base_high < math.inf
+        bound = f"{fmt.ms(cand_low)} vs {fmt.ms(base_high)}" if bounded else "not bounded yet"
+        if bounded and _ratio(cand_low, base_high) > limit and cand_low - base_high > gap_ms:
+            return Check(name, FAIL, value, limit, f"{head}; at {confidence:.1%} confidence at least {bound}, over the {fmt.ratio(limit)} allowed")
+        return Check(name, PASS, value, limit, f"{head}; not significantly over {fmt.ratio(limit)} at {confidence:.1%} confidence ({bound})")
     if value > limit and cand - base > gap_ms:
         return Check(name, FAIL, value, limit, f"{head}, over the {fmt.ratio(limit)} allowed")
     if value > limit:
@@ -149,8 +174,8 @@ def decide(baseline: Side, candidate: Side, stranded: Counter[str], duplicates: 
         _stranded_check(stranded, horizon),
         _duplicate_check(duplicates),
         _rate_check(baseline, candidate, thresholds),
-        _p95_check("p95_duration", "duration", baseline, candidate, thresholds.max_p95_ratio, thresholds.min_samples, thresholds.min_p95_gap_ms),
-        _p95_check("p95_wait", "wait", baseline, candidate, thresholds.max_wait_p95_ratio, thresholds.min_samples, thresholds.min_p95_gap_ms),
+        _p95_check("p95_duration", "duration", baseline, candidate, thresholds.max_p95_ratio, thresholds.min_samples, thresholds.min_p95_gap_ms, thresholds.confidence),
+        _p95_check("p95_wait", "wait", baseline, candidate, thresholds.max_wait_p95_ratio, thresholds.min_samples, thresholds.min_p95_gap_ms, thresholds.confidence),
     ]
     failed = [check for check in checks if check.status == FAIL]
     missing = [check for check in checks if check.status == NOT_EVALUATED]

@@ -1,0 +1,110 @@
+"""The live copy of the event log: a bounded Redis stream, plus the counters ``/metrics`` reads.
+
+Every event line :mod:`taskbridge.events` writes is also appended here, so the
+guard can judge the last minutes without collecting log files. The log stays
+the durable record that ``compare`` reads; this stream is capped
+(``TASKBRIDGE["LIVE_STREAM_MAXLEN"]``, trimmed approximately, which Redis does
+in whole blocks and so cheaply) and best effort: when Redis cannot be reached
+the line is still logged and publishing pauses for :data:`PAUSE_SECONDS`
+instead of slowing every dispatch down with a failing connect.
+
+The stream entry and the metric counters of one event go in one pipeline:
+one round trip per event, whatever it counts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterable
+
+import orjson
+import redis
+
+from . import conf
+from .redis import connection
+
+STREAM_KEY = "taskbridge:live:events"
+COUNTS_KEY = "taskbridge:live:counts"
+HISTOGRAM_KEY = "taskbridge:live:histograms"
+PAUSE_SECONDS = 5.0
+
+#: Upper bounds (seconds) of the run-time and wait-time histogram buckets; +Inf is implied.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+#: Which event carries which timing, in the histogram's name.
+TIMINGS = {"task.succeeded": ("duration_ms", "run"), "task.started": ("wait_ms", "wait")}
+SEPARATOR = "|"
+
+_paused_until = 0.0
+
+
+def enabled() -> bool:
+    return conf.option("LIVE_STREAM_MAXLEN") > 0
+
+
+def bucket_label(seconds: float) -> str:
+    """The ``le`` of the bucket a value falls in (stored per bucket; the collector adds them up)."""
+    for bound in BUCKETS:
+        if seconds <= bound:
+            return repr(bound)
+    return "+Inf"
+
+
+def _commands(pipe: Any, line: bytes) -> None:
+    pipe.xadd(STREAM_KEY, {"e": line}, maxlen=conf.option("LIVE_STREAM_MAXLEN"), approximate=True)
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return
+    name, queue, backend = event.get("event"), event.get("queue"), event.get("backend")
+    if not (isinstance(name, str) and isinstance(queue, str) and isinstance(backend, str)):
+        return
+    pipe.hincrby(COUNTS_KEY, SEPARATOR.join((name, queue, backend)), 1)
+    timing = TIMINGS.get(name)
+    value = event.get(timing[0]) if timing else None
+    if timing and isinstance(value, (int, float)) and math.isfinite(value):
+        seconds = max(0.0, value / 1000)
+        head = SEPARATOR.join((timing[1], queue, backend))
+        pipe.hincrby(HISTOGRAM_KEY, f"{head}{SEPARATOR}{bucket_label(seconds)}", 1)
+        pipe.hincrbyfloat(HISTOGRAM_KEY, f"{head}{SEPARATOR}sum", seconds)
+
+
+def publish(line: bytes) -> None:
+    """Append one event line (as logged) to the stream and count it; never raises for Redis."""
+    global _paused_until
+    if _paused_until and time.monotonic() < _paused_until:
+        return
+    try:
+        if not enabled():
+            return
+        with connection().pipeline(transaction=False) as pipe:
+            _commands(pipe, line)
+            pipe.execute()
+        _paused_until = 0.0
+    except redis.RedisError:
+        _paused_until = time.monotonic() + PAUSE_SECONDS
+
+
+def window(seconds: float, now: float | None = None, conn: redis.Redis | None = None) -> list[dict[str, Any]]:
+    """The events appended in the last ``seconds`` (by Redis' clock, which names the entries), decoded."""
+    conn = conn or connection()
+    if now is None:
+        server_seconds, micros = conn.time()
+        now = server_seconds + micros / 1e6
+    start = max(0, int((now - seconds) * 1000))
+    return list(decode(line for _id, fields in conn.xrange(STREAM_KEY, min=f"{start}-0", max="+") for line in (fields.get(b"e"),) if line))
+
+
+def decode(lines: Iterable[bytes]) -> Iterable[dict[str, Any]]:
+    for line in lines:
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            yield event
+
+
+def reset(conn: redis.Redis | None = None) -> None:
+    """Drop the stream and the counters (tests, and an operator starting the counts afresh)."""
+    (conn or connection()).delete(STREAM_KEY, COUNTS_KEY, HISTOGRAM_KEY)
