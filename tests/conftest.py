@@ -13,7 +13,8 @@ from tests.support.workers import WorkerProcess, celery_worker_command, rq_worke
 
 pytest_plugins = ["tests.support.domain"]
 
-ALL_QUEUES = [name for name in settings.TASKBRIDGE["QUEUES"] if name != "backlog"]  # backlog: tests/test_move.py's own workers
+# backlog and isolated: queues only the workers a test starts itself consume (backend/settings/test.py).
+ALL_QUEUES = [name for name in settings.TASKBRIDGE["QUEUES"] if name not in ("backlog", "isolated")]
 
 
 def set_route(queue: str, everyone: bool | None = None, percent: float | None = None, task: str | None = None) -> None:

@@ -70,18 +70,18 @@ def _runs(token: str) -> int:
 
 
 def test_rq_job_popped_by_a_worker_that_died_runs_once(transactional_db, worker_env, tmp_path, reconciler, event_log):
-    set_route("default", everyone=True)
+    set_route("isolated", everyone=True)
     token = uuid.uuid4().hex
-    handle = tasks.mark.enqueue(token)
+    handle = tasks.isolated_mark.enqueue(token)
     assert handle.backend == "rq"
     conn = redis.Redis.from_url(settings.REDIS_URL)
-    queues = [get_backend("rq").queue(name) for name in ("default", "podcast")]
+    queues = [get_backend("rq").queue(name) for name in ("isolated", "podcast")]
     # What a worker serving several queues does before its work horse starts the job; this
     # "worker" then dies (is never heard of again): the job is in no queue.
     taken = TaskbridgeQueue.dequeue_any(queues, None, connection=conn, job_class=TaskbridgeJob)
     assert taken is not None and taken[0].id == handle.job_id
     assert conn.lpos(queues[0].key, handle.job_id) is None
-    worker = WorkerProcess("rq", rq_worker_command(["default", "podcast"], name=f"rq-{token[:6]}"), worker_env,
+    worker = WorkerProcess("rq", rq_worker_command(["isolated", "podcast"], name=f"rq-{token[:6]}"), worker_env,
                            tmp_path / "rq.log", name=f"rq-{token[:6]}").start()
     try:
         wait_for_rq(worker, settings.REDIS_URL)
@@ -96,13 +96,13 @@ def test_rq_whole_worker_killed_mid_job_fails_visibly_and_leaves_the_lists(trans
                                                                           reconciler, event_log):
     from rq import Worker
 
-    set_route("default", everyone=True)
+    set_route("isolated", everyone=True)
     token = uuid.uuid4().hex
     name = f"rq-{token[:6]}"
-    worker = WorkerProcess("rq", rq_worker_command(["default", "podcast"], name=name), worker_env,
+    worker = WorkerProcess("rq", rq_worker_command(["isolated", "podcast"], name=name), worker_env,
                            tmp_path / "rq.log", name=name).start()
     wait_for_rq(worker, settings.REDIS_URL)
-    handle = tasks.gate.enqueue(token, 120)
+    handle = tasks.isolated_gate.enqueue(token, 120)
     _wait(lambda: (ledger().get(handle.job_id) or None) and ledger().get(handle.job_id).state == TaskStatus.STARTED, 30,
           "the job started")
     killed_at = time.monotonic()
@@ -120,13 +120,13 @@ def test_rq_whole_worker_killed_mid_job_fails_visibly_and_leaves_the_lists(trans
 
 def test_celery_message_prefetched_by_a_killed_worker_runs_once(transactional_db, worker_env, tmp_path, reconciler,
                                                                event_log):
-    set_route("default", everyone=False)
+    set_route("isolated", everyone=False)
     token = uuid.uuid4().hex
     name = f"c{token[:6]}"
-    worker = WorkerProcess("celery", celery_worker_command(["default"], concurrency=1, name=name), worker_env,
+    worker = WorkerProcess("celery", celery_worker_command(["isolated"], concurrency=1, name=name), worker_env,
                            tmp_path / "celery.log", name=name).start()
     wait_for_celery(worker, settings.REDIS_URL)
-    handle = tasks.mark.using(countdown=15).enqueue(token)
+    handle = tasks.isolated_mark.using(countdown=15).enqueue(token)
     assert handle.backend == "celery"
     conn = redis.Redis.from_url(settings.REDIS_URL)
     _wait(lambda: any(handle.job_id.encode() in raw for raw in conn.hvals("unacked")), 20, "the worker took the message")
@@ -134,7 +134,7 @@ def test_celery_message_prefetched_by_a_killed_worker_runs_once(transactional_db
           "the worker says it holds the job")
     killed_at = time.monotonic()
     _kill(worker)
-    again = WorkerProcess("celery", celery_worker_command(["default"], concurrency=1, name=name + "b"), worker_env,
+    again = WorkerProcess("celery", celery_worker_command(["isolated"], concurrency=1, name=name + "b"), worker_env,
                           tmp_path / "celery2.log", name=name + "b").start()
     try:
         wait_for_celery(again, settings.REDIS_URL)

@@ -18,9 +18,11 @@ from taskbridge.models import RouteChange
 from taskbridge.testing import settle, wait_for
 from tests.conftest import set_route
 from tests.support.workers import ROOT, WorkerProcess, celery_worker_command, rq_worker_command, wait_for_celery, wait_for_rq
-from tests.taskapp.tasks import count_users
+from tests.taskapp.tasks import count_users, isolated_count_users
 
 QUEUE = "default"
+#: Consumed only by the failing-canary test's own workers (one healthy Celery, one broken RQ).
+ISOLATED = "isolated"
 
 
 def start_guard(worker_env, tmp_path, interval: float) -> tuple[subprocess.Popen, object]:
@@ -37,8 +39,8 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(15)
 
 
-def guard_rollbacks(since_id: int) -> list[RouteChange]:
-    return list(RouteChange.objects.filter(id__gt=since_id, queue=QUEUE, origin=RouteChange.Origin.GUARD))
+def guard_rollbacks(since_id: int, queue: str = QUEUE) -> list[RouteChange]:
+    return list(RouteChange.objects.filter(id__gt=since_id, queue=queue, origin=RouteChange.Origin.GUARD))
 
 
 def last_change_id() -> int:
@@ -50,24 +52,24 @@ def test_a_canary_failing_on_the_candidate_is_rolled_back_within_15_seconds(tran
     stream.reset(redis_conn)
     redis_conn.delete("taskbridge:guard:lease", "taskbridge:guard:state")
     broken_env = {**worker_env, "DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/none.sqlite3"}
-    celery = WorkerProcess("celery", celery_worker_command([QUEUE], name="guard-ok"), worker_env, tmp_path / "celery.log", name="guard-ok").start()
-    rq = WorkerProcess("rq", rq_worker_command([QUEUE], name="guard-broken"), broken_env, tmp_path / "rq.log", name="guard-broken").start()
+    celery = WorkerProcess("celery", celery_worker_command([ISOLATED], name="guard-ok"), worker_env, tmp_path / "celery.log", name="guard-ok").start()
+    rq = WorkerProcess("rq", rq_worker_command([ISOLATED], name="guard-broken"), broken_env, tmp_path / "rq.log", name="guard-broken").start()
     guard, _log = start_guard(worker_env, tmp_path, interval=1.0)
     try:
         wait_for_celery(celery, redis_url)
         wait_for_rq(rq, redis_url)
-        set_route(QUEUE, everyone=False)
+        set_route(ISOLATED, everyone=False)
         for _ in range(30):
-            count_users.enqueue()  # the baseline's reference
+            isolated_count_users.enqueue()  # the baseline's reference
         before = last_change_id()
-        set_route(QUEUE, percent=25)
+        set_route(ISOLATED, percent=25)
         settle()
         started = time.time()
         sent = []
-        while time.time() - started < 40 and not guard_rollbacks(before):
-            sent.append(count_users.enqueue())
+        while time.time() - started < 40 and not guard_rollbacks(before, ISOLATED):
+            sent.append(isolated_count_users.enqueue())
             time.sleep(0.05)
-        [rollback] = guard_rollbacks(before)
+        [rollback] = guard_rollbacks(before, ISOLATED)
         rolled_at = rollback.changed_at.timestamp()
         failures = [
             event for event in event_log.all()
@@ -83,14 +85,14 @@ def test_a_canary_failing_on_the_candidate_is_rolled_back_within_15_seconds(tran
         assert routed_event
 
         settle()
-        after = [count_users.enqueue() for _ in range(20)]
+        after = [isolated_count_users.enqueue() for _ in range(20)]
         assert {handle.backend for handle in after} == {"celery"}
         assert {wait_for(handle, timeout=60) for handle in after} == {TaskStatus.SUCCEEDED}
     finally:
         stop(guard)
         celery.stop()
         rq.stop()
-        set_route(QUEUE, everyone=False)
+        set_route(ISOLATED, everyone=False)
 
 
 @pytest.mark.integration

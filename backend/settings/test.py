@@ -14,10 +14,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TASKBRIDGE_TEST_SQLITE", str(BASE_DIR / ".test-db.sqlite3"))}  # noqa: F405
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}  # noqa: F405
 
-# A queue with a short timeout, for the parity matrix's "queue timeout applies" case.
-# A queue only tests/test_move.py's own workers consume (the session's workers leave it alone), so
-# a test can stop one backend's workers on it; a route change moves its backlog.
-TASKBRIDGE = {**TASKBRIDGE, "QUEUES": {**TASKBRIDGE["QUEUES"], "parity": {"timeout": 3}, "backlog": {"timeout": 60, "backlog": "move"}}}  # noqa: F405
+# parity: a short timeout, for the parity matrix's "queue timeout applies" case.
+# backlog: only tests/test_move.py's own workers consume it, so a test can stop one backend's
+# workers on it; a route change moves its backlog.
+# isolated: only the workers a test starts itself consume it (the custody tests kill them), so the
+# session's workers never take a job meant for them.
+TASKBRIDGE = {  # noqa: F405
+    **TASKBRIDGE,  # noqa: F405
+    "QUEUES": {
+        **TASKBRIDGE["QUEUES"],  # noqa: F405
+        "parity": {"timeout": 3},
+        "backlog": {"timeout": 60, "backlog": "move"},
+        "isolated": {"timeout": 300},
+    },
+}
 # Flags are read in the caller's thread, where a test's own (uncommitted) flags are visible;
 # tests of the bounded read set a limit (taskbridge.flagread).
 TASKBRIDGE["FLAG_READ_TIMEOUT"] = None

@@ -281,3 +281,25 @@ def count_users(pause: float = 0.0) -> int:
     if pause:
         time.sleep(pause)
     return get_user_model().objects.count()
+
+
+# ---------------------------------------------------------------------------
+# Queue "isolated": consumed only by workers a test starts and kills itself (tests/test_custody_workers.py).
+
+
+@task(queue="isolated")
+def isolated_mark(token: str) -> str:
+    """:func:`mark` on the isolated queue."""
+    return mark(token)
+
+
+@task(queue="isolated")
+def isolated_gate(token: str, limit: float = 30) -> str:
+    """:func:`gate` on the isolated queue."""
+    return gate(token, limit)
+
+
+@task(queue="isolated")
+def isolated_count_users() -> int:
+    """:func:`count_users` on the isolated queue (the guard test's own workers, one of them broken)."""
+    return count_users()
