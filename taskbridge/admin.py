@@ -69,6 +69,7 @@ class CutoverAdmin(admin.ModelAdmin):
             path("", view(self.changelist_view), name="taskbridge_cutover_changelist"),
             path("live.json", view(cockpit.live_json), name="taskbridge_cutover_live"),
             path("route/", view(self.route_view), name="taskbridge_cutover_route"),
+            path("ramp/<str:action>/", view(self.ramp_view), name="taskbridge_cutover_ramp"),
         ]
 
     def _context(self, request) -> dict[str, Any]:
@@ -79,6 +80,9 @@ class CutoverAdmin(admin.ModelAdmin):
 
     def route_view(self, request):
         return cockpit.change_route(request, self._context(request))
+
+    def ramp_view(self, request, action: str):
+        return cockpit.ramp(request, self._context(request), action)
 
 
 def _describe_move(report: dict | None) -> str:

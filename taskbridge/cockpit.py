@@ -1,11 +1,13 @@
-"""The cutover cockpit's views: the page, its live JSON, and the route change (review,
-then confirm) that goes through :func:`taskbridge.flags.set_route`.
+"""The cutover cockpit's views: the page, its live JSON, the route change (review,
+then confirm) that goes through :func:`taskbridge.flags.set_route`, and the ramp
+controls (start, pause, resume) of :mod:`taskbridge.guard.ramp`.
 
 Viewing needs ``taskbridge.view_cutover``; changing a route also needs
 ``waffle.change_flag`` (the route is the queue's waffle flag). Staff status alone
-gives neither. The page and the JSON read only the database (routes, last changes)
-and one Redis key (:mod:`taskbridge.live`), so they answer fast whatever Celery's
-broadcast takes.
+gives neither; the ramp controls need what changing a route needs. The page and
+the JSON read only the database (routes, last changes, ramps) and two Redis keys
+(:mod:`taskbridge.live`'s figures and the guard's published state), so they answer
+fast whatever Celery's broadcast takes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -28,6 +30,8 @@ from django.views.decorators.http import require_GET, require_POST
 from . import conf, cutover, interlock, live, move
 from .errors import InterlockRefused, RouteError
 from .flags import set_route
+from .guard import ramp as ramps
+from .guard import state as guard_state
 from .models import RouteChange
 
 VIEW_PERMISSION = "taskbridge.view_cutover"
@@ -77,6 +81,27 @@ class RouteForm(forms.Form):
         return {"baseline": 0.0, "candidate": 100.0}.get(target) if target != "canary" else float(self.cleaned_data["percent"])
 
 
+class RampForm(forms.Form):
+    """A ramp plan for one queue: the candidate's shares, step by step, and how long each is held."""
+
+    queue = forms.ChoiceField(choices=())
+    steps = forms.CharField(max_length=200, initial="5,25,50,100", help_text="the candidate's shares in percent, rising")
+    hold_seconds = forms.FloatField(min_value=0, initial=600, label="hold s")
+    hold_jobs = forms.IntegerField(min_value=0, initial=100, label="hold jobs")
+    reason = forms.CharField(required=False, max_length=400)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].choices = [(name, name) for name in conf.queues()]
+
+    def clean_steps(self) -> str:
+        try:
+            ramps.parse_steps(self.cleaned_data["steps"])
+        except RouteError as error:
+            raise forms.ValidationError(str(error)) from None
+        return self.cleaned_data["steps"]
+
+
 def _last_changes() -> dict[str, cutover.LastChange]:
     """Each queue's latest route change, in two queries (the newest row has the highest id)."""
     names = {conf.queue_flag_name(queue): queue for queue in conf.queues()}
@@ -95,12 +120,19 @@ def _last_changes() -> dict[str, cutover.LastChange]:
 def payload(figures: cutover.Figures | None) -> dict[str, Any]:
     """What the page shows, as JSON: each queue's route and last change (read now) and the
     refresher's figures with their age (``None`` until the first refresh)."""
-    queues = cutover.assemble(figures, _last_changes())
+    guard = guard_state.snapshot()
+    queues = cutover.assemble(figures, _last_changes(), guard)
+    now = timezone.now().timestamp()
+    at = guard["guard"]["at"]
     return {
         "baseline": conf.baseline(),
         "candidate": conf.candidate(),
         "minutes": cutover.MINUTES,
-        "figures_age": round(timezone.now().timestamp() - figures.at, 1) if figures else None,
+        "guard": {
+            "running": guard["guard"]["active"], "holder": guard["guard"]["holder"],
+            "age": round(now - at, 1) if guard["guard"]["active"] and at else None,
+        },
+        "figures_age": round(now - figures.at, 1) if figures else None,
         "jobs_scanned": figures.jobs_scanned if figures else None,
         "queues": [asdict(view) for view in queues],
     }
@@ -124,7 +156,10 @@ def page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     }
     context = {
         **context, "title": "Cutover cockpit", "payload": data, "can_change": can_change(request.user),
-        "queues": [(view, forms_by_queue[view["queue"]]) for view in data["queues"]],
+        "queues": [
+            (view, forms_by_queue[view["queue"]], RampForm(initial={"queue": view["queue"]}, auto_id=f"id_{view['queue']}_ramp_%s"))
+            for view in data["queues"]
+        ],
     }
     return TemplateResponse(request, "admin/taskbridge/cutover.html", context)
 
@@ -183,3 +218,43 @@ def change_route(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     review = describe(form.cleaned_data["queue"], form.share, live.current(), form.cleaned_data["backlog"]) if form.is_valid() else None
     context = {**context, "title": "Review route change", "form": form, "review": review, "refused": refused}
     return TemplateResponse(request, "admin/taskbridge/route_review.html", context, status=status)
+
+
+RAMP_ACTIONS = ("start", "pause", "resume")
+
+
+@require_POST
+def ramp(request: HttpRequest, context: dict[str, Any], action: str) -> HttpResponse:
+    """Start, pause or resume a queue's ramp. A refusal (a bad plan, no ramp to pause, the
+    interlock) answers 409 with its reason and changes nothing; bad input answers 400."""
+    _require(can_change(request.user), f"a ramp needs the {VIEW_PERMISSION} and {CHANGE_PERMISSION} permissions")
+    if action not in RAMP_ACTIONS:
+        raise Http404(f"no ramp action {action!r}")
+    queue = request.POST.get("queue", "")
+    form = RampForm(request.POST) if action == "start" else None
+    status, refused = 400, None
+    if queue not in conf.queues():
+        refused = [f"no queue {queue!r} in TASKBRIDGE['QUEUES']"]
+    elif form is not None and not form.is_valid():
+        refused = [f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()]
+    else:
+        try:
+            if form is not None:
+                done = ramps.start(
+                    queue, form.cleaned_data["steps"], hold_seconds=form.cleaned_data["hold_seconds"],
+                    hold_jobs=form.cleaned_data["hold_jobs"], user=request.user, origin=RouteChange.Origin.COCKPIT,
+                    reason=form.cleaned_data["reason"],
+                )
+            elif action == "pause":
+                done = ramps.pause(queue, f"paused from the cockpit by {request.user.get_username()}")
+            else:
+                done = ramps.resume(queue, user=request.user, origin=RouteChange.Origin.COCKPIT)
+        except InterlockRefused as error:
+            status, refused = 409, [*error.findings, "start the candidate's workers on the queue first (a ramp step is never forced)"]
+        except RouteError as error:
+            status, refused = 409, [str(error)]
+        else:
+            messages.success(request, f"Queue {queue}: ramp {done.state}, step {done.step + 1}/{len(done.steps)} ({done.steps[done.step]:g}%).")
+            return redirect("admin:taskbridge_cutover_changelist")
+    context = {**context, "title": f"Ramp {action} refused", "queue": queue, "action": action, "refused": refused}
+    return TemplateResponse(request, "admin/taskbridge/ramp_refused.html", context, status=status)

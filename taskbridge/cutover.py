@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from . import conf, routing
@@ -74,6 +74,46 @@ class LastChange:
 
 
 @dataclass
+class RampView:
+    """A queue's ramp plan and where it stands: ``step`` counts from 1, ``share`` is that step's."""
+
+    state: str
+    steps: list[float]
+    step: int
+    share: float
+    hold_seconds: float
+    hold_jobs: int
+    step_started_at: str
+    reason: str
+
+
+@dataclass
+class GuardView:
+    """What the live guard says of one queue. ``running`` is false when no guard published a
+    look in the last few intervals: then there is no verdict, and the ramp (read from the
+    database) stands still until a guard runs."""
+
+    running: bool
+    #: compare's verdict on the live window (``go``, ``hold``, ``insufficient-data``…), ``None`` without a guard.
+    verdict: str | None = None
+    regression: bool = False
+    reasons: list[str] = field(default_factory=list)
+    #: backend alias -> the window's figures (finished, succeeded, failed, success_rate, run_p95_ms…).
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ramp: RampView | None = None
+
+    @classmethod
+    def of(cls, running: bool, queue: dict[str, Any]) -> GuardView:
+        """From one queue of :func:`taskbridge.guard.state.snapshot`."""
+        ramp = queue.get("ramp")
+        return cls(
+            running, queue.get("verdict") if running else None, bool(running and queue.get("regression")),
+            list(queue.get("reasons", [])) if running else [], dict(queue.get("figures", {})) if running else {},
+            RampView(**{item.name: ramp[item.name] for item in fields(RampView)}) if ramp else None,
+        )
+
+
+@dataclass
 class QueueView:
     queue: str
     flag: str
@@ -85,6 +125,8 @@ class QueueView:
     #: The queue's backlog policy on a route change (keep / move) and its last move's report.
     backlog_policy: str = "keep"
     last_move: dict[str, Any] | None = None
+    #: The guard's verdict and the ramp (``None`` where the guard's state was not asked for).
+    guard: GuardView | None = None
 
     @property
     def last_move_text(self) -> str:
@@ -208,14 +250,20 @@ def route_of(queue: str) -> tuple[str, str, float]:
     return flag_name, route, share
 
 
-def assemble(found: Figures | None, last_changes: dict[str, LastChange] | None = None) -> list[QueueView]:
-    """Each configured queue's view: its route now, plus ``found`` figures when there are some."""
+def assemble(
+    found: Figures | None, last_changes: dict[str, LastChange] | None = None, guard: dict[str, Any] | None = None,
+) -> list[QueueView]:
+    """Each configured queue's view: its route now, plus ``found`` figures when there are some
+    and the guard's word from ``guard`` (:func:`taskbridge.guard.state.snapshot`) when given."""
     views = []
+    running = bool(guard and guard["guard"]["active"])
     for queue in conf.queues():
         flag_name, route, share = route_of(queue)
         backends = found.backends.get(queue, {}) if found else {}
+        judged = GuardView.of(running, guard["queues"].get(queue, {})) if guard else None
         views.append(QueueView(
             queue, flag_name, route, share, backends, (last_changes or {}).get(queue), conf.queue(queue).backlog, last_move(queue),
+            judged,
         ))
     return views
 

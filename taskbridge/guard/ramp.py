@@ -34,8 +34,9 @@ def parse_steps(text: str | list[float]) -> list[float]:
 
 
 def start(queue: str, steps: str | list[float], *, hold_seconds: float, hold_jobs: int, user: Any = None,
-          origin: str = RouteChange.Origin.COMMAND) -> Ramp:
-    """Start (or restart) ``queue``'s ramp at its first step, routing that share now."""
+          origin: str = RouteChange.Origin.COMMAND, reason: str = "") -> Ramp:
+    """Start (or restart) ``queue``'s ramp at its first step, routing that share now; ``reason``
+    (the person's why) goes into the ramp and the first step's audit row."""
     conf.queue(queue)
     plan = parse_steps(steps)
     if hold_seconds < 0 or hold_jobs < 0:
@@ -43,9 +44,10 @@ def start(queue: str, steps: str | list[float], *, hold_seconds: float, hold_job
     with transaction.atomic():
         ramp, _ = Ramp.objects.update_or_create(queue=queue, defaults={
             "steps": plan, "hold_seconds": hold_seconds, "hold_jobs": hold_jobs, "step": 0,
-            "state": Ramp.State.RUNNING, "step_started_at": timezone.now(), "reason": "started",
+            "state": Ramp.State.RUNNING, "step_started_at": timezone.now(), "reason": f"started: {reason}" if reason else "started",
         })
-        set_route(queue, plan[0], user=user, origin=origin, reason=f"ramp started: step 1/{len(plan)} ({plan[0]:g}%)")
+        why = f"ramp started: step 1/{len(plan)} ({plan[0]:g}%)" + (f": {reason}" if reason else "")
+        set_route(queue, plan[0], user=user, origin=origin, reason=why)
     return ramp
 
 

@@ -95,6 +95,9 @@ def test_an_operator_moves_validation_watches_it_live_and_is_stopped_by_the_inte
     browser.find_element(By.CSS_SELECTOR, "a[href='/admin/taskbridge/cutover/']").click()
     _until(browser, lambda b: _cell(b, conf.candidate(), "live workers (host:pid, queues)") != "no live worker",
            message="the candidate's worker never showed")
+    # The guard's column and line: no guard runs here, and the page says so plainly.
+    assert _cell(browser, conf.candidate(), "guard window") == "guard not running"
+    assert _section(browser).find_element(By.CSS_SELECTOR, "[data-field=verdict]").text == "guard not running"
 
     # Move validation to the candidate from the cockpit: review says what changes, then confirm.
     _review_and_confirm(browser, "candidate", reason="validation to the candidate")

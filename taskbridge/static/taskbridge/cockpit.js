@@ -52,6 +52,15 @@
     }));
   }
 
+  // The guard's window on one backend: outcomes, success rate and p95 run time.
+  function guardFigures(q, alias) {
+    if (!q.guard || !q.guard.running) return "guard not running";
+    var f = q.guard.figures[alias];
+    if (!f || !f.finished) return "no jobs in the window";
+    var rate = f.success_rate === null ? "" : ", " + (f.success_rate * 100).toFixed(1) + "% ok";
+    return f.succeeded + " ok / " + f.failed + " failed" + rate + (f.run_p95_ms === null ? "" : ", p95 " + Math.round(f.run_p95_ms) + " ms");
+  }
+
   var COLUMNS = [
     {title: "backend", cell: function (b, alias) { return alias; }},
     {title: "queued", cell: function (b) { return b.counts.queued; }},
@@ -64,7 +73,32 @@
     {title: "backlog (oldest)", cell: function (b) { return b.backlog + (b.backlog ? " (" + seconds(b.oldest_seconds) + ")" : ""); }},
     {title: "ended / failed per min", cell: function (b) { return chart(b.done_per_minute, b.failed_per_minute); }},
     {title: "live workers (host:pid, queues)", cell: function (b) { return workers(b.workers); }},
+    {title: "guard window", cell: function (b, alias, q) { return guardFigures(q, alias); }},
   ];
+
+  function verdict(g) {
+    if (!g.running) return "guard not running";
+    var said = g.verdict || "no verdict yet";
+    if (g.regression) return said + ", REGRESSION: " + g.reasons.join("; ");
+    return said + (g.reasons.length ? " (" + g.reasons.join("; ") + ")" : "");
+  }
+
+  function ramp(g) {
+    var r = g.ramp;
+    if (!r) return "no ramp";
+    return "ramp " + r.state + ", step " + r.step + "/" + r.steps.length + " (" + r.share + "%) of " +
+      r.steps.join(", ") + "%; each step held " + seconds(r.hold_seconds) + " and " + r.hold_jobs + " jobs; " + r.reason +
+      (r.state === "running" && !g.running ? " (stands still: guard not running)" : "");
+  }
+
+  // Pause only a running ramp, resume only a paused or rolled-back one.
+  function rampButtons(section, g) {
+    var state = g.ramp ? g.ramp.state : null;
+    section.querySelectorAll("button[name=ramp]").forEach(function (button) {
+      button.hidden = (button.value === "pause" && state !== "running") ||
+        (button.value === "resume" && state !== "paused" && state !== "rolled-back");
+    });
+  }
 
   function lastChange(change) {
     if (!change) return "never changed";
@@ -76,10 +110,18 @@
   function render(data) {
     document.getElementById("tb-age").textContent = data.figures_age === null
       ? "figures are being gathered" : "figures " + seconds(data.figures_age) + " old, " + data.jobs_scanned + " job records read";
+    document.getElementById("tb-guard").textContent = data.guard.running
+      ? "The guard is running (" + data.guard.holder + ", last look " + seconds(data.guard.age) + " ago)."
+      : "Guard not running: no canary is rolled back by itself and no ramp advances (start it: manage.py taskbridge guard).";
     data.queues.forEach(function (q) {
       var section = document.getElementById("tb-queue-" + q.queue);
       if (!section) return;
       section.querySelector("[data-field=route]").textContent = q.route;
+      var said = section.querySelector("[data-field=verdict]");
+      said.textContent = verdict(q.guard);
+      said.className = q.guard.regression ? "tb-regression" : "";
+      section.querySelector("[data-field=ramp]").textContent = ramp(q.guard);
+      rampButtons(section, q.guard);
       section.querySelector("[data-field=last]").textContent = lastChange(q.last_change);
       var head = section.querySelector("thead tr"), body = section.querySelector("tbody");
       head.replaceChildren.apply(head, COLUMNS.map(function (c) { return el("th", {}, [c.title]); }));
