@@ -20,6 +20,7 @@ def add_arguments(parser: Any) -> None:
     start.add_argument("steps", help="candidate shares in percent, rising, e.g. 5,25,50,100")
     start.add_argument("--hold", type=float, default=600.0, metavar="SECONDS", help="least time per step (default 600)")
     start.add_argument("--jobs", type=int, default=100, metavar="N", help="least jobs finished on the candidate per step (default 100)")
+    start.add_argument("--reason", default="", help="why, kept in the ramp and its first step's audit row")
     for name in ("pause", "resume"):
         actions.add_parser(name, help=f"{name} the ramp of QUEUE").add_argument("queue")
     show = actions.add_parser("show", help="guard verdict and ramp per queue")
@@ -30,7 +31,8 @@ def handle(command: Any, options: dict[str, Any]) -> None:
     action = options["action"]
     try:
         if action == "start":
-            ramp = ramps.start(options["queue"], options["steps"], hold_seconds=options["hold"], hold_jobs=options["jobs"], origin=RouteChange.Origin.COMMAND)
+            ramp = ramps.start(options["queue"], options["steps"], hold_seconds=options["hold"], hold_jobs=options["jobs"], origin=RouteChange.Origin.COMMAND,
+                                reason=options["reason"])
         elif action == "pause":
             ramp = ramps.pause(options["queue"])
         elif action == "resume":
