@@ -195,3 +195,83 @@ def test_redis_stopped_for_20s_refuses_quickly_then_everything_runs_once(outage)
     for backend, token in fresh.items():
         assert outage.ran_on(token) == [backend]
     outage.alive()
+
+
+def test_redis_stalled_no_dispatch_blocks_past_the_timeout(outage):
+    """SIGSTOP for ~10 s: the kernel still accepts connections, nothing answers. Every
+    dispatch returns within the timeout, refused ones name the cause; after SIGCONT the
+    accepted jobs run once."""
+    outage.client("route", target=50)  # routed by job id: both backends, no route change needed during the stall
+    outage.redis.pause()
+    stalled = time.monotonic()
+    answers = []
+    try:
+        while time.monotonic() - stalled < 10:
+            token = f"stall-{uuid.uuid4().hex[:8]}"
+            answers.append((token, outage.client("enqueue", task="mark", args=[token])))
+    finally:
+        outage.redis.resume()
+    resumed = time.monotonic()
+    refused = [a for _, a in answers if not a["ok"]]
+    longest = max(a["seconds"] for _, a in answers)
+    print(f"\nstall {resumed - stalled:.1f}s: {len(answers)} dispatches, {len(refused)} refused, longest {longest:.2f}s; "
+          f"causes {sorted({a['cause'] for a in refused})}")
+    for answer in refused:
+        print("  ", round(answer["seconds"], 2), answer["cause"], answer["message"][-160:].replace("\n", " "))
+    assert refused, "a stalled Redis refused nothing"
+    assert longest < TIMEOUT + MARGIN, answers
+    backends_refused = set()
+    for answer in refused:
+        assert answer["error"] == "EnqueueError" and answer["cause"], answer
+        reason = answer["message"].split(": ", 1)[1]
+        assert " on " in reason and reason.split(": ", 1)[1].strip(), answer  # "… on <backend>: <what Redis did>"
+        backends_refused.add(reason.split(" on ", 1)[1].split(":", 1)[0])
+    accepted = [(t, a) for t, a in answers if a["ok"]]
+    after = {}
+    for backend in ("celery", "rq"):
+        outage.route(backend)
+        after[backend] = f"after-stall-{backend}-{uuid.uuid4().hex[:6]}"
+        outage.enqueue_on(backend, "mark", after[backend])
+    took = _wait(lambda: all(outage.runs(t) == 1 for t in [*after.values(), *(t for t, _ in accepted)]), RECOVERY,
+                 "accepted and new jobs ran after the stall")
+    time.sleep(3)
+    late = [t for t, a in answers if not a["ok"] and outage.runs(t)]
+    print(f"backends refused {sorted(backends_refused)}; all accepted jobs ran {time.monotonic() - resumed:.1f}s after SIGCONT; "
+          f"refused but ran anyway (the write reached Redis after the client gave up): {len(late)}")
+    assert all(outage.runs(t) == 1 for t, _ in accepted)
+    assert all(outage.runs(t) <= 1 for t, _ in answers)
+    outage.alive()
+
+
+@pytest.mark.parametrize("backend", ["celery", "rq"])
+def test_api_request_during_an_outage_answers_and_its_job_runs_once_redis_is_back(outage, backend):
+    """A file upload through the API while Redis is down: its dispatch is on commit (the
+    outbox), so the request answers 202, the row is committed, and once Redis returns the
+    reconciler process sends it and the item is parsed and indexed."""
+    from notebooks.models import KnowledgeBaseItem
+    from taskbridge.models import OutboxDispatch
+
+    outage.route(backend)
+    outage.redis.stop()
+    stopped = time.monotonic()
+    answer = outage.client("upload", user=f"u-{uuid.uuid4().hex[:6]}", text="Queues without surprises.\n\nA flag per queue.",
+                           name="outage.txt")
+    assert answer["ok"] and answer["status"] == 202, answer
+    item_id = answer["body"]["id"]
+    assert KnowledgeBaseItem.objects.filter(pk=item_id).exists()
+    assert OutboxDispatch.objects.exists(), "the dispatch waits in the outbox"
+    time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
+    outage.redis.start()
+    back = time.monotonic()
+    item = KnowledgeBaseItem.objects.get(pk=item_id)
+    took = _wait(lambda: (item.refresh_from_db() or item.index_status in ("completed", "failed")), 60,
+                 "the item was parsed and indexed after Redis returned")
+    print(f"\nrequest answered {answer['status']} in {answer['seconds']:.2f}s with Redis down; item {item.parsing_status}/"
+          f"{item.index_status} {took:.1f}s after Redis returned")
+    assert item.parsing_status == "done" and item.index_status == "completed", (item.parsing_status, item.index_status, item.error_message)
+    handle = answer["body"]["task_handle"]
+    assert handle.startswith(f"{backend}:"), handle
+    events = outage.events.for_job(handle.split(":")[-1])
+    assert [e["event"] for e in events].count("task.succeeded") == 1, events
+    assert {e["backend"] for e in events if e["event"].startswith("task.")} == {backend}
+    outage.alive()
