@@ -85,6 +85,15 @@ def sleepy(seconds: float, token: str = "") -> str:
 
 
 @task(queue="default")
+def hold(token: str, seconds: float) -> str:
+    """Notes its start, then keeps its worker slot for ``seconds`` without touching Redis:
+    a job in flight across a Redis outage (tests/test_outage.py)."""
+    _note("hold", token)
+    time.sleep(seconds)
+    return "held"
+
+
+@task(queue="default")
 def cooperative(token: str, steps: int) -> int:
     conn = _redis()
     conn.set(f"tb-test:started:{token}", os.getpid())

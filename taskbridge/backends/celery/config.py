@@ -57,6 +57,14 @@ def settings_for_celery() -> dict[str, Any]:
         # (they multiply the wait); a failed publish is an EnqueueError.
         "task_publish_retry": False,
         "broker_connection_timeout": timeout,
+        # send_task subscribes to the job's result channel; against a dead Redis, Celery's
+        # default policy retries that 20 times a second apart (a 19 s dispatch, then a
+        # RuntimeError). Bounded like the broker (tests/test_outage.py).
+        "redis_socket_connect_timeout": timeout,
+        "redis_socket_timeout": timeout,
+        "result_backend_transport_options": {
+            "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0, "timeout": timeout},
+        },
         "result_expires": conf.option("RESULT_TTL"),
         # TASKBRIDGE["SCHEDULE"], fired as periodic ticks (taskbridge.periodic, docs/periodic.md).
         "beat_schedule": beat_schedule(),
