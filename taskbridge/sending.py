@@ -34,12 +34,25 @@ def stamped(message: Message) -> Message:
 
 
 def _release(job_id: str) -> None:
-    """Drop the record of a job that was not enqueued. With the broker down this fails too;
-    the reconciler then finds the job in no queue and sends it (its record kept what it needs)."""
+    """Drop the record of a job that was not enqueued."""
     try:
         ledger().release(job_id)
     except redis.RedisError:
         pass
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """Whether Redis did not answer (refused, reset, timed out), whatever library wrapped it.
+
+    Then what was written is unknown: a stalled Redis may still apply the buffered
+    write when it resumes, and a clean-up would wait out a second timeout only to be
+    unknown too. The job is left to the ledger (it runs at most once) and the reconciler."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def send(message: Message, backend_name: str) -> TaskHandle:
@@ -61,6 +74,11 @@ def send(message: Message, backend_name: str) -> TaskHandle:
     try:
         backend.send(message, record=None if message.fixed_id else state)
     except Exception as exc:
+        if _unanswered(exc):
+            raise EnqueueError(
+                f"{task.name}: no answer for job {message.job_id} on {backend_name}: {exc} (not confirmed; if the "
+                "broker took it before it stopped answering, it runs once)"
+            ) from exc
         _release(message.job_id)
         raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
     events.emit(
