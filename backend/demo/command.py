@@ -4,7 +4,7 @@
 Python requirements: it uses ``REDIS_URL`` when that answers, otherwise an
 embedded redis-server; a throw-away SQLite database; and it starts the same
 processes the Procfile lists (web, Celery worker, Celery beat, RQ worker with
-scheduler, RQ scheduler). The orchestration itself runs in a child process
+scheduler, RQ scheduler, reconciler, guard). The orchestration itself runs in a child process
 (``--_inner``) so that it, like every worker, loads the settings with the
 demo's environment; this process only prepares, supervises and cleans up.
 """
