@@ -129,10 +129,15 @@ def print_terminal(term: Any, result: dict[str, Any]) -> None:
         cells = [row[s["key"]] for s in stages] + [row["whole"]]
         term.write("  " + queue.ljust(qwidth) + "".join(c.ljust(width + 2) for c in cells).rstrip())
     term.write("  (a cell: the stage's verdict with jobs on celery/rq when both ran some; otherwise where they ran)")
+    broken = {stage["guard"]["queue"]: stage for stage in stages if stage.get("guard")}
     for queue, status in result["_matrix_status"].items():
         if status["whole"] == "hold":
             for reason in result["_reasons"].get(queue, []):
                 term.write(f"  {queue}: {reason}")
+            if queue in broken:
+                stage = broken[queue]
+                term.write(f"  {queue}: its failures on rq include the {stage['guard'].get('failed_on_rq', 0)} jobs the broken "
+                           f"worker of stage {stage['number']} failed")
     term.write(f"report: {result['files']['report']}")
 
 

@@ -163,6 +163,11 @@ def _run(config: Config, term: Terminal, site: LocalSite) -> int:
         problems.append(f"validation results read back through their handles: {validations}")
     if unfinished:
         problems.append(f"{unfinished} job(s) still unfinished after the final wait")
+    for record in driver.records:
+        if record.move and not (record.move["moved_total"] and record.move["ended_once_on_celery"] == record.move["moved_total"]):
+            problems.append(f"stage {record.number}: the moved backlog did not run once each on celery: {record.move}")
+        if record.guard and not record.guard.get("rolled_back_at"):
+            problems.append(f"stage {record.number}: the guard did not roll {record.guard['queue']} back")
     for problem in problems:
         term.write(f"problem: {problem}")
     ok = result["summary"]["stranded"] == 0 and result["summary"]["duplicated"] == 0 and not problems
