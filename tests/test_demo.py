@@ -2,7 +2,9 @@
 
 Each run is the short demo (`--short`). The checks are the acceptance
 criteria: the exit code, jobs run on both backends, nothing stranded or
-duplicated, the HTML report written, and no process of the demo left alive.
+duplicated, the rollback's moved backlog run on Celery once each, the guard's
+own rollback of the queue a broken RQ worker fails, a decisive verdict for
+every queue, the HTML report written, and no process of the demo left alive.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def assert_no_survivors(out: Path) -> None:
     recorded = json.loads((out / "pids.json").read_text())
     children = recorded["children"]
     names = {c["name"].split(".")[0] for c in children}
-    assert {"celery_worker", "celery_beat", "rq_worker", "rq_scheduler", "web"} <= names, names
+    assert {"celery_worker", "celery_beat", "rq_worker", "rq_scheduler", "reconciler", "guard", "web"} <= names, names
     deadline = time.monotonic() + 5
     while True:
         alive = []
@@ -105,11 +107,56 @@ def check_run(result: subprocess.CompletedProcess, summary: dict, out: Path) -> 
     assert figures["stranded"] == 0, figures
     assert figures["duplicated"] == 0, figures
     assert summary["ok"] is True
-    assert [stage["key"] for stage in summary["stages"]] == ["celery", "canary", "queue-on-rq", "rollback", "all-rq"]
+    stages = {stage["key"]: stage for stage in summary["stages"]}
+    assert list(stages) == ["celery", "canary", "queue-on-rq", "rollback", "guard", "all-rq"]
+    check_rollback(stages["rollback"], out)
+    check_guard(stages["guard"], out)
+    verdicts = {queue: figures["verdict"] for queue, figures in summary["queues"].items()}
+    assert set(verdicts) == set(summary["matrix"]), verdicts
+    assert all(verdict in ("go", "hold") for verdict in verdicts.values()), verdicts
+    assert "too few" not in {row["whole"] for row in summary["matrix"].values()}, summary["matrix"]
     report = out / "report.html"
     assert report.exists() and report.stat().st_size > 500
     assert "<html" in report.read_text()[:500].lower()
     assert_no_survivors(out)
+
+
+def read_events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "events.log").read_text().splitlines() if line.strip()]
+
+
+def check_rollback(stage: dict, out: Path) -> None:
+    """RQ's workers were stopped, the queue's waiting jobs moved to Celery, and each of them ran there once."""
+    move = stage["move"]
+    assert move["moved_total"] > 0 and move["moved"] == {"rq->celery": move["moved_total"]}, move
+    moved = {e["job_id"] for e in read_events(out) if e["event"] == "task.moved" and e.get("from") == "rq"}
+    assert len(moved) == move["moved_total"], (moved, move)
+    by_job: dict[str, list[dict]] = {job_id: [] for job_id in moved}
+    for event in read_events(out):
+        if event.get("job_id") in by_job:
+            by_job[event["job_id"]].append(event)
+    for job_id, seen in by_job.items():
+        started = [e["backend"] for e in seen if e["event"] == "task.started"]
+        ended = [e for e in seen if e["event"] in ("task.succeeded", "task.failed", "task.cancelled")]
+        assert started and set(started) == {"celery"}, (job_id, seen)
+        assert len(ended) == 1 and ended[0]["backend"] == "celery", (job_id, seen)
+    assert move["ended_once_on_celery"] == move["jobs"] == move["moved_total"], move
+    assert move["started_on_rq"] == 0 and move["ended_twice"] == 0, move
+
+
+def check_guard(stage: dict, out: Path) -> None:
+    """The broken RQ worker failed the queue's jobs and the guard, not the demo, rolled the queue back."""
+    guard = stage["guard"]
+    assert guard["rolled_back_at"], guard
+    assert guard["failed_on_rq"] >= 1 and guard["seconds_to_rollback"] is not None and guard["seconds_to_rollback"] >= 0, guard
+    changes = [e for e in read_events(out) if e["event"] == "route.changed" and e.get("queue") == guard["queue"]
+               and e.get("origin") == "guard"]
+    assert [c["timestamp"] for c in changes] == [guard["rolled_back_at"]], changes
+    assert changes[0]["to"] == "celery", changes
+    failures = [e for e in read_events(out) if e["event"] == "task.failed" and e.get("queue") == guard["queue"]
+                and e.get("backend") == "rq" and stage["started_at"] <= e["timestamp"] <= guard["rolled_back_at"]]
+    assert failures, "the guard rolled back without a failure on rq"
+    assert "no such table" in " ".join(e.get("error", "") for e in failures), failures[:3]
 
 
 @pytest.mark.integration
@@ -145,9 +192,9 @@ def test_demo_interrupted_leaves_nothing_behind(tmp_path):
         deadline = time.monotonic() + 120
         for line in process.stdout:
             seen.append(line)
-            if line.startswith("[2/5]") or time.monotonic() > deadline:
+            if line.startswith("[2/6]") or time.monotonic() > deadline:
                 break
-        assert any(line.startswith("[2/5]") for line in seen), "".join(seen)
+        assert any(line.startswith("[2/6]") for line in seen), "".join(seen)
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
     finally:
@@ -170,7 +217,7 @@ def test_demo_stops_everything_when_a_worker_dies(tmp_path):
     try:
         for line in process.stdout:
             seen.append(line)
-            if line.startswith("[1/5]"):
+            if line.startswith("[1/6]"):
                 break
         victim = next(c for c in json.loads((out / "pids.json").read_text())["children"] if c["name"] == "rq_worker.1")
         os.kill(victim["pid"], signal.SIGKILL)

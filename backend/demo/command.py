@@ -4,7 +4,7 @@
 Python requirements: it uses ``REDIS_URL`` when that answers, otherwise an
 embedded redis-server; a throw-away SQLite database; and it starts the same
 processes the Procfile lists (web, Celery worker, Celery beat, RQ worker with
-scheduler, RQ scheduler). The orchestration itself runs in a child process
+scheduler, RQ scheduler, reconciler, guard). The orchestration itself runs in a child process
 (``--_inner``) so that it, like every worker, loads the settings with the
 demo's environment; this process only prepares, supervises and cleans up.
 """
@@ -19,11 +19,12 @@ from . import supervise
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--short", action="store_true",
-                        help="a quick run with few jobs per stage (about 40 s); for tests and a first look")
+                        help="a quick run with few jobs per stage (about 1.5 minutes); for tests and a first look")
     parser.add_argument("--actions", type=int, default=None, metavar="N",
-                        help="user actions per stage (default 40, --short 8); each causes one or more jobs")
+                        help="user actions per stage (default 40, --short 10; the last stage at least 30); "
+                             "each causes one or more jobs")
     parser.add_argument("--queue", default="notebook_processing",
-                        help="the queue taken through canary, full RQ and rollback (default notebook_processing)")
+                        help="the queue taken through canary, full RQ, both rollbacks (default notebook_processing)")
     parser.add_argument("--percent", type=int, default=25, help="canary share of that queue on RQ (default 25)")
     parser.add_argument("--out", default="demo-out", metavar="DIR",
                         help="where the HTML report, summary.json, the event log and process logs go (default ./demo-out)")

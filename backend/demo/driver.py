@@ -37,13 +37,17 @@ class StageRecord:
     backends: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
-    flip: dict[str, Any] | None = None
+    workers: str = ""
+    #: The rollback: the backlog moved off the stopped RQ workers, and where those jobs ran.
+    move: dict[str, Any] | None = None
+    #: The guard's stage: when the first job failed on RQ and when the guard rolled the queue back.
+    guard: dict[str, Any] | None = None
     unfinished: int = 0
 
 
 class Driver:
     def __init__(self, term: Terminal, book: JobBook, workload: Any, queues: list[str], actor: Any,
-                 pace: float, drain_timeout: float) -> None:
+                 pace: float, drain_timeout: float, formation: Any, guard_timeout: float = 60.0) -> None:
         self.term = term
         self.book = book
         self.workload = workload
@@ -51,6 +55,8 @@ class Driver:
         self.actor = actor
         self.pace = pace  # seconds between two user actions
         self.drain_timeout = drain_timeout
+        self.formation = formation
+        self.guard_timeout = guard_timeout
         self.records: list[StageRecord] = []
 
     # -- display -------------------------------------------------------------
@@ -74,12 +80,12 @@ class Driver:
             seen = per_queue.get(queue)
             spread = f" ({'/'.join(f'{b} {n}' for b, n in sorted(seen.items()))})" if seen else ""
             parts.append(f"{queue}{arrow}{routes[queue]}{spread}")
-        line = "      routes: " + f" {dot} ".join(parts)
-        lines = [head, line]
-        if record.flip:
-            flip = record.flip
-            lines.append(f"      flipped {flip['queue']}{arrow}celery at {flip['at_seconds']:.1f}s with "
-                         f"{len(flip['in_flight'])} of its jobs in flight on rq")
+        lines = [head, "      routes: " + f" {dot} ".join(parts)]
+        if record.move:
+            lines.append(f"      {record.move['queue']}{arrow}celery with backlog=move at {record.move['at_seconds']:.1f}s: "
+                         f"moved {record.move['moved_total']} waiting job(s) off rq")
+        if record.guard and record.guard.get("rolled_back_at"):
+            lines.append(f"      the guard rolled {record.guard['queue']} back to celery")
         return lines
 
     # -- a stage ---------------------------------------------------------------
@@ -89,35 +95,27 @@ class Driver:
         self.book.stage = stage.number
         record = StageRecord(stage.number, stage.key, stage.title, now_iso())
         self.workload.set_tag(f"stage{stage.number}")
+        record.workers = self.formation.apply(stage.workers, stage.queue)
         changed = stages.apply(stage.routes, self.actor)
         record.routes = stages.current_routes(self.queues)
         self.term.write("")
         self.term.write(f"[{stage.number}/{total}] {stage.title}: {stage.why}"
                         + (f" (flags saved: {', '.join(changed)})" if changed else ""))
+        if record.workers:
+            self.term.write(f"      workers: {record.workers}")
         block = self.term.block()
         started = time.monotonic()
-        focus = stage.flip_queue
-        burst = max(2, stage.actions // 3) if stage.flip else 0
-        for index in range(stage.actions):
-            if index < burst:
-                # The rollback: a burst on the queue first, so its jobs queue up and run on RQ ...
-                self.workload.act(focus=focus, index=index)
-                record.actions += 1
-                if index + 1 < burst:
-                    continue
-                # ... then, with them in flight, the flag goes back to Celery.
-                in_flight = self._in_flight(stage, focus)
-                wait_until = time.monotonic() + 3
-                while len(in_flight) < stage.flip_when_in_flight and time.monotonic() < wait_until:
-                    self._sleep_showing(0.05, block, stage, total, record, started, True)
-                    in_flight = self._in_flight(stage, focus)
-                stages.apply(stage.flip, self.actor)
-                record.flip = {"queue": focus, "at_seconds": time.monotonic() - started, "at": now_iso(),
-                               "in_flight": [job.job_id for job in in_flight]}
-            else:
-                self.workload.act(index=index)
-                record.actions += 1
-            self._sleep_showing(self.pace, block, stage, total, record, started, True)
+        show = lambda seconds: self._sleep_showing(seconds, block, stage, total, record, started, True)  # noqa: E731
+        following = stage.actions
+        if stage.key == "rollback":
+            following -= self._rollback(stage, record, show, started)
+        elif stage.key == "guard":
+            self._await_guard(stage, record, show)
+            following = stage.actions // 3  # users carry on for a while, now on Celery again
+        for index in range(max(following, 0)):
+            self.workload.act(index=index)
+            record.actions += 1
+            show(self.pace)
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline:
             self.book.poll()
@@ -135,14 +133,64 @@ class Driver:
         record.backends = {b: counts[b] for b in ("celery", "rq") if counts[b]}
         record.outcomes = {o: counts[o] for o in ("succeeded", "failed", "cancelled") if counts[o]}
         record.unfinished = len(self.book.pending(stage.number))
-        if record.flip:
-            self._describe_flip(record)
+        if record.move:
+            self._describe_move(record)
+        if record.guard:
+            self._describe_guard(record)
         self.records.append(record)
         return record
 
-    def _in_flight(self, stage: stages.Stage, queue: str | None) -> list:
+    def _waiting_on_rq(self, stage: stages.Stage) -> list:
         self.book.poll()
-        return [job for job in self.book.pending(stage.number) if job.queue == queue and job.backend == "rq"]
+        return [job for job in self.book.pending(stage.number) if job.queue == stage.queue and job.backend == "rq"]
+
+    def _rollback(self, stage: stages.Stage, record: StageRecord, show: Any, started: float) -> int:
+        """RQ's workers are stopped: a burst on the queue waits on RQ, then the route goes back with the backlog.
+        Returns the actions done."""
+        from taskbridge import move
+
+        burst = max(3, stage.actions // 2)
+        for index in range(burst):
+            self.workload.act(focus=stage.queue, index=index)
+            record.actions += 1
+            show(self.pace)
+        waiting = self._waiting_on_rq(stage)
+        wait_until = time.monotonic() + 3  # the burst's last dispatches reach the event log
+        while len(waiting) < burst and time.monotonic() < wait_until:
+            show(0.1)
+            waiting = self._waiting_on_rq(stage)
+        at = time.monotonic()
+        stages.set_route(stage.queue, stages.CELERY, self.actor, backlog="move",
+                         reason="demo: RQ's workers are down; back to the baseline with the jobs waiting there")
+        moved = move.last_move(stage.queue) or {"moved": {}, "states": {}, "skipped": {}, "seconds": 0.0}
+        record.move = {"queue": stage.queue, "at": now_iso(), "at_seconds": round(at - started, 1),
+                       "waiting_on_rq": len(waiting), "moved": moved["moved"], "states": moved["states"],
+                       "skipped": moved["skipped"], "move_seconds": round(moved["seconds"], 3),
+                       "moved_total": sum(moved["moved"].values())}
+        return burst
+
+    def _await_guard(self, stage: stages.Stage, record: StageRecord, show: Any) -> None:
+        """Dispatch the queue's actions until the guard rolls it back (bounded), as users keep working."""
+        since = record.started_at
+        record.guard = {"queue": stage.queue, "rolled_back_at": None}
+        deadline = time.monotonic() + self.guard_timeout
+        index = 0
+        while time.monotonic() < deadline:
+            change = self._guard_change(stage.queue, since)
+            if change is not None:
+                record.guard["rolled_back_at"] = change["timestamp"]
+                record.guard["reason"] = change.get("reason", "")
+                record.guard["forced"] = bool(change.get("forced"))
+                break
+            self.workload.act(focus=stage.queue, index=index)
+            index += 1
+            record.actions += 1
+            show(self.pace)
+
+    def _guard_change(self, queue: str | None, since: str) -> dict | None:
+        self.book.poll()
+        return next((event for event in self.book.route_changes
+                     if event.get("origin") == "guard" and event.get("queue") == queue and event.get("timestamp", "") >= since), None)
 
     def _sleep_showing(self, seconds: float, block: Any, stage: stages.Stage, total: int, record: StageRecord,
                        started: float, dispatching: bool) -> None:
@@ -155,38 +203,46 @@ class Driver:
                 return
             time.sleep(min(0.1, left))
 
-    def _describe_flip(self, record: StageRecord) -> None:
-        """Where the jobs in flight at the flip finished, and where the queue's later jobs went."""
-        flip = record.flip
-        ids = set(flip["in_flight"])
-        jobs = [self.book.jobs[i] for i in flip["in_flight"] if i in self.book.jobs]
-        finished_on: Counter[str] = Counter()
-        for job in jobs:
-            if job.outcome:
-                finished_on["+".join(sorted(job.ran_on)) or "nowhere (cancelled before start)"] += 1
-        flip["finished_on"] = dict(finished_on)
-        flip["unfinished"] = sum(1 for job in jobs if not job.outcome)
-        later = [j for j in self.book.of_stage(record.number)
-                 if j.queue == flip["queue"] and j.job_id not in ids and j.enqueued_at > flip["at"]]
-        flip["after_flip"] = dict(Counter(job.backend for job in later))
+    def _describe_move(self, record: StageRecord) -> None:
+        """Where the moved jobs ran: each on Celery, once."""
+        move = record.move
+        jobs = [job for job in self.book.of_stage(record.number) if job.moved_from == "rq"]
+        move["jobs"] = len(jobs)
+        move["ended_once_on_celery"] = sum(1 for job in jobs if job.endings == 1 and set(job.starts) == {"celery"})
+        move["started_on_rq"] = sum(1 for job in jobs if job.starts.get("rq"))
+        move["ended_twice"] = sum(1 for job in jobs if job.endings > 1)
+        move["outcomes"] = dict(Counter(job.outcome or "unfinished" for job in jobs))
         arrow, dot = self.term.arrow(), self.term.dot()
-        where = ", ".join(f"{n} on {b}" for b, n in sorted(finished_on.items())) or "none"
-        still = f" {dot} still running: {flip['unfinished']}" if flip["unfinished"] else ""
-        after = ", ".join(f"{n} on {b}" for b, n in sorted(flip["after_flip"].items())) or "none"
-        # A process re-reads the flags at most every FLAG_CACHE_SECONDS: dispatches in that window may still go to RQ.
-        from taskbridge import conf
+        states = ", ".join(f"{n} {state}" for state, n in sorted(move["states"].items()))
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(move["outcomes"].items()))
+        self.term.write(
+            f"      rollback: RQ's workers stopped, {move['waiting_on_rq']} {move['queue']} jobs waiting on rq {arrow} "
+            f"route back to celery with backlog=move: moved {move['moved_total']} rq{arrow}celery"
+            + (f" ({states})" if states else "") + f" in {move['move_seconds']:.2f}s")
+        self.term.write(
+            f"      the moved jobs ran on celery exactly once: {move['ended_once_on_celery']} of {move['jobs']} "
+            f"({outcomes}) {dot} started on rq {move['started_on_rq']} {dot} ended twice {move['ended_twice']}")
 
-        window = float(conf.option("FLAG_CACHE_SECONDS"))
-        late = [j for j in later if j.backend == "rq"]
-        if late:
-            from taskbridge.compare.times import parse_iso
+    def _describe_guard(self, record: StageRecord) -> None:
+        """The guard's reaction time, from the event log: the queue's first failure on RQ to its route.changed."""
+        from taskbridge.compare.times import parse_iso
 
-            flip_ts = parse_iso(flip["at"])
-            slowest = max(parse_iso(j.enqueued_at) - flip_ts for j in late)
-            flip["rq_after_flip_within_seconds"] = round(slowest, 3)
-            if slowest <= window + 0.25:
-                after += f" (those on rq within {slowest:.2f}s of the flip: processes re-read flags every {window:g}s)"
-            else:
-                after += f" (!) the last on rq {slowest:.2f}s after the flip, more than the {window:g}s flag cache"
-        self.term.write(f"      rollback: {len(jobs)} {flip['queue']} jobs in flight on rq at the flip {arrow} "
-                        f"finished {where}{still}; dispatched after the flip: {after}")
+        guard = record.guard
+        jobs = [job for job in self.book.of_stage(record.number) if job.queue == guard["queue"]]
+        failed = [job for job in jobs if job.outcome == "failed" and job.backend == "rq"]
+        guard["failed_on_rq"] = len(failed)
+        first = min((job.ended_at for job in failed), default=None)
+        guard["first_failure_at"] = first
+        if not guard["rolled_back_at"]:
+            self.term.write(f"      (!) the guard did not roll {guard['queue']} back within {self.guard_timeout:.0f}s "
+                            f"({len(failed)} of its jobs failed on rq)")
+            return
+        guard["seconds_to_rollback"] = round(parse_iso(guard["rolled_back_at"]) - parse_iso(first), 2) if first else None
+        later = [job for job in jobs if job.enqueued_at > guard["rolled_back_at"]]
+        guard["after_rollback"] = dict(Counter(job.backend for job in later))
+        arrow = self.term.arrow()
+        after = ", ".join(f"{n} on {b}" for b, n in sorted(guard["after_rollback"].items())) or "none"
+        took = f"{guard['seconds_to_rollback']:.1f}s after the first failure" if first else "(no failure seen)"
+        self.term.write(f"      guard: rolled {guard['queue']} back to celery {took} "
+                        f"({len(failed)} of its jobs failed on rq); dispatched after: {after}")
+        self.term.write(f"      route.changed origin=guard{' forced' if guard['forced'] else ''}: {guard['reason']}")

@@ -129,10 +129,15 @@ def print_terminal(term: Any, result: dict[str, Any]) -> None:
         cells = [row[s["key"]] for s in stages] + [row["whole"]]
         term.write("  " + queue.ljust(qwidth) + "".join(c.ljust(width + 2) for c in cells).rstrip())
     term.write("  (a cell: the stage's verdict with jobs on celery/rq when both ran some; otherwise where they ran)")
+    broken = {stage["guard"]["queue"]: stage for stage in stages if stage.get("guard")}
     for queue, status in result["_matrix_status"].items():
         if status["whole"] == "hold":
             for reason in result["_reasons"].get(queue, []):
                 term.write(f"  {queue}: {reason}")
+            if queue in broken:
+                stage = broken[queue]
+                term.write(f"  {queue}: its failures on rq include the {stage['guard'].get('failed_on_rq', 0)} jobs the broken "
+                           f"worker of stage {stage['number']} failed")
     term.write(f"report: {result['files']['report']}")
 
 
@@ -178,12 +183,23 @@ def render_html(result: dict[str, Any], records: list[Any], matrix: dict[str, di
         routes = ", ".join(f"{q}&rarr;{_e(r)}" for q, r in record.routes.items())
         outcomes = ", ".join(f"{n} {o}" for o, n in record.outcomes.items())
         flip = ""
-        if record.flip:
-            f = record.flip
-            done = ", ".join(f"{n} on {b}" for b, n in f.get("finished_on", {}).items()) or "none"
-            after = ", ".join(f"{n} on {b}" for b, n in f.get("after_flip", {}).items()) or "none"
-            flip = (f"<br><span class=muted>flag flipped back to celery at {f['at_seconds']:.1f}s with {len(f['in_flight'])} "
-                    f"{_e(f['queue'])} jobs in flight on rq: finished {_e(done)}; dispatched after the flip: {_e(after)}</span>")
+        if record.workers:
+            flip += f"<br><span class=muted>workers: {_e(record.workers)}</span>"
+        if record.move:
+            m = record.move
+            ran = ", ".join(f"{n} {o}" for o, n in sorted(m.get("outcomes", {}).items())) or "none"
+            flip += (f"<br><span class=muted>route back to celery with backlog=move at {m['at_seconds']:.1f}s: moved "
+                     f"{m['moved_total']} waiting {_e(m['queue'])} jobs rq&rarr;celery; {m.get('ended_once_on_celery', 0)} of "
+                     f"{m.get('jobs', 0)} ran on celery exactly once ({_e(ran)}), {m.get('started_on_rq', 0)} started "
+                     f"on rq</span>")
+        if record.guard:
+            g = record.guard
+            if g.get("rolled_back_at"):
+                flip += (f"<br><span class=muted>the guard rolled {_e(g['queue'])} back to celery "
+                         f"{g.get('seconds_to_rollback') or 0:.1f}s after its first failure on rq "
+                         f"({g.get('failed_on_rq', 0)} failed there): {_e(g.get('reason', ''))}</span>")
+            else:
+                flip += f"<br><span class=muted>the guard did not roll {_e(g['queue'])} back</span>"
         parts.append(f"<tr><td>{record.number}</td><td>{_e(record.title)}{flip}</td><td>{routes}</td>"
                      f"<td class=num>{record.jobs}</td><td class=num>{record.backends.get('celery', 0)}</td>"
                      f"<td class=num>{record.backends.get('rq', 0)}</td><td>{_e(outcomes)}</td><td class=num>{record.seconds}</td></tr>")

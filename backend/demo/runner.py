@@ -24,6 +24,7 @@ from .driver import Driver, now_iso
 from .progress import Terminal
 from .site import LocalSite
 from .tracking import JobBook
+from .workers import Formation
 
 ADMIN_USER = "demo"
 
@@ -32,7 +33,7 @@ class Config:
     def __init__(self, options: dict) -> None:
         short = options["short"]
         self.short = short
-        self.actions = options["actions"] if options["actions"] is not None else (8 if short else 40)
+        self.actions = options["actions"] if options["actions"] is not None else (10 if short else 40)
         self.pace = 0.2
         self.drain_timeout = 30.0 if short else 45.0
         self.final_drain = 60.0
@@ -44,6 +45,8 @@ class Config:
         self.password = os.environ.get("TASKBRIDGE_DEMO_ADMIN_PASSWORD") or "demo"
         names = os.environ.get("TASKBRIDGE_DEMO_WORKERS", "").split(",")
         self.celery_name, self.rq_names = names[0], [name for name in names[1:] if name]
+        self.control = Path(os.environ.get("TASKBRIDGE_DEMO_CONTROL") or self.out / "control")
+        self.temp = Path(os.environ.get("TASKBRIDGE_DEMO_TEMP") or self.out)
         self.started_wall = float(os.environ.get("TASKBRIDGE_DEMO_STARTED") or time.time())
 
 
@@ -138,7 +141,8 @@ def _run(config: Config, term: Terminal, site: LocalSite) -> int:
         raise RuntimeError("the set-up jobs (a first source for each notebook) did not finish; see the logs")
     term.write(f"  setup      {len(workload.notebooks)} notebooks with a first source each, through the API "
                f"({len(book.jobs)} jobs, {time.monotonic() - setup_started:.1f}s)")
-    driver = Driver(term, book, workload, queues, user, config.pace, config.drain_timeout)
+    formation = Formation(config.control, config.rq_names, config.temp)
+    driver = Driver(term, book, workload, queues, user, config.pace, config.drain_timeout, formation)
     plan = stages.plan(queues, config.queue, config.percent, config.actions)
     run_started = now_iso()
     for stage in plan:
@@ -159,6 +163,11 @@ def _run(config: Config, term: Terminal, site: LocalSite) -> int:
         problems.append(f"validation results read back through their handles: {validations}")
     if unfinished:
         problems.append(f"{unfinished} job(s) still unfinished after the final wait")
+    for record in driver.records:
+        if record.move and not (record.move["moved_total"] and record.move["ended_once_on_celery"] == record.move["moved_total"]):
+            problems.append(f"stage {record.number}: the moved backlog did not run once each on celery: {record.move}")
+        if record.guard and not record.guard.get("rolled_back_at"):
+            problems.append(f"stage {record.number}: the guard did not roll {record.guard['queue']} back")
     for problem in problems:
         term.write(f"problem: {problem}")
     ok = result["summary"]["stranded"] == 0 and result["summary"]["duplicated"] == 0 and not problems

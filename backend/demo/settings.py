@@ -7,6 +7,7 @@ both schedulers agree. What differs from ``backend.settings.dev``:
 
 * the periodic clean-ups tick every ``TASKBRIDGE_DEMO_PERIOD`` seconds
   instead of daily, so both schedulers have ticks to hand over during a stage;
+* the guard looks every second instead of every two;
 * the workload's artificial delays (polling countdowns, generation steps)
   are shortened, so a stage takes seconds;
 * SQLite is set up for several writing processes (WAL, immediate
@@ -37,6 +38,8 @@ TASKBRIDGE = {  # noqa: F405
         name: {**{key: value for key, value in entry.items() if key not in ("every", "cron")}, "every": DEMO_PERIOD}
         for name, entry in TASKBRIDGE["SCHEDULE"].items()  # noqa: F405
     },
+    # The guard looks every second, so its rollback in stage 5 shows within a stage.
+    "GUARD": {**TASKBRIDGE.get("GUARD", {}), "INTERVAL": 1.0},  # noqa: F405
 }
 
 # The workload's pace: the local stand-ins for TTS, report writing, the knowledge

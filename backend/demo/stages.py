@@ -8,7 +8,7 @@ admin user).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -50,14 +50,17 @@ class Stage:
     why: str
     routes: dict[str, Route]
     actions: int
-    # The rollback: flip these routes once this many jobs of `flip_queue` are in flight on RQ.
-    flip: dict[str, Route] = field(default_factory=dict)
-    flip_queue: str | None = None
-    flip_when_in_flight: int = 0
+    #: What happens to RQ's workers as the stage begins (:class:`.workers.Formation`): ``"stop"`` (stopped on
+    #: purpose), ``"broken"`` (one worker on the wrong database takes the stage's queue), ``"restart"`` (the
+    #: broken one stopped, the healthy ones started again); ``None``: as they are.
+    workers: str | None = None
+    #: The queue the stage is about (the rollback's backlog, the guard's failing queue).
+    queue: str | None = None
 
 
 def plan(queues: list[str], queue: str, percent: int, actions: int) -> list[Stage]:
-    """The five stages of the demo: everything on Celery, a canary of ``queue``, all of it, a rollback, everything on RQ."""
+    """The six stages of the demo: everything on Celery, a canary of ``queue``, all of it, a rollback while
+    RQ is down, a broken RQ worker the guard rolls back, everything on RQ."""
     everywhere = lambda route: {name: route for name in queues}  # noqa: E731
     return [
         Stage(1, "celery", "all on Celery",
@@ -69,21 +72,27 @@ def plan(queues: list[str], queue: str, percent: int, actions: int) -> list[Stag
         Stage(3, "queue-on-rq", f"{queue} fully on RQ",
               f"{queue}'s flag: Everyone = Yes",
               {queue: RQ}, actions),
-        Stage(4, "rollback", f"rollback of {queue} to Celery, jobs in flight",
-              f"{queue}'s flag flipped back to Everyone = No while its jobs are queued and running on RQ; "
-              "they finish on RQ, new ones go to Celery",
-              {}, actions, flip={queue: CELERY}, flip_queue=queue, flip_when_in_flight=3),
-        Stage(5, "all-rq", "every queue on RQ",
-              "every flag: Everyone = Yes; Celery workers idle and could now be stopped",
-              everywhere(RQ), actions),
+        Stage(4, "rollback", f"RQ breaks: rollback of {queue} with its backlog moved",
+              f"RQ's workers stop; {queue}'s jobs wait on RQ with no one to run them; its route goes back to "
+              "the baseline with backlog=move, so they run on Celery",
+              {}, actions, workers="stop", queue=queue),
+        Stage(5, "guard", f"a broken RQ worker on {queue}: the guard rolls it back",
+              f"an RQ worker started with the wrong DATABASE_URL takes {queue} (the healthy ones still stopped) "
+              f"and fails its jobs; {queue} goes to RQ; the guard (taskbridge guard) rolls it back by itself",
+              {queue: RQ}, actions, workers="broken", queue=queue),
+        Stage(6, "all-rq", "every queue on RQ",
+              "the broken worker stopped, the healthy RQ workers started again; every flag: Everyone = Yes; "
+              "Celery workers idle and could now be stopped",
+              everywhere(RQ), max(actions, 30), workers="restart"),
     ]
 
 
-def set_route(queue: str, route: Route, actor: Any = None, reason: str = "") -> bool:
-    """Change ``queue``'s route as an operator would; returns whether anything changed."""
+def set_route(queue: str, route: Route, actor: Any = None, reason: str = "", backlog: str | None = None) -> bool:
+    """Change ``queue``'s route as an operator would (``backlog="move"``: its waiting jobs follow);
+    returns whether anything changed."""
     import taskbridge
 
-    return taskbridge.set_route(queue, route.target, user=actor, reason=reason or "demo stage") is not None
+    return taskbridge.set_route(queue, route.target, user=actor, reason=reason or "demo stage", backlog=backlog) is not None
 
 
 def apply(routes: dict[str, Route], actor: Any = None) -> list[str]:

@@ -3,8 +3,9 @@
 Nothing here touches the database or Redis through Django: the settings of
 this process were loaded before the demo chose its Redis and database. It
 prepares an environment, starts every process under the :class:`Supervisor`
-(the orchestrator included) and waits; Ctrl-C, a failing child or the end of
-the run all leave through the same ``finally``.
+(the orchestrator included) and waits, answering the orchestrator's requests to
+stop and start RQ workers (:mod:`.control`); Ctrl-C, a failing child or the
+end of the run all leave through the same ``finally``.
 """
 
 from __future__ import annotations
@@ -19,20 +20,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import redis_embedded
+from . import control, redis_embedded
 from .processes import ChildExited, Interrupted, Supervisor
 from .progress import Terminal
 
 SETTINGS = "backend.demo.settings"
 # The processes of the Procfile the demo runs, in start order.
-KINDS = ("celery_worker", "celery_beat", "rq_worker", "rq_scheduler", "web")
-SCHEDULERS = ("celery_beat", "rq_scheduler")
+KINDS = ("celery_worker", "celery_beat", "rq_worker", "rq_scheduler", "reconciler", "guard", "web")
+# Started once the database is migrated: the schedulers' first ticks read the flags, the guard its audit rows.
+AFTER_MIGRATE = ("celery_beat", "rq_scheduler", "reconciler", "guard")
 FALLBACK_PROCFILE = {
     "web": "python manage.py runserver 127.0.0.1:8000",
     "celery_worker": "celery -A backend worker -Q {queues} -c 2 -l info",
     "celery_beat": "celery -A backend beat -l info",
     "rq_worker": "python manage.py rqworker --with-scheduler {queues_spaced}",
     "rq_scheduler": "python manage.py rqscheduler",
+    "reconciler": "python manage.py taskbridge reconcile",
+    "guard": "python manage.py taskbridge guard",
 }
 
 
@@ -79,6 +83,47 @@ def demo_commands(procfile: dict[str, str], temp: Path, port: int, tag: str) -> 
     return commands
 
 
+def rq_argv(command: list[str], all_queues: list[str], queues: list[str], name: str) -> list[str]:
+    """The Procfile's RQ worker command, consuming ``queues``, named ``name``."""
+    return [*(part for part in command if part not in all_queues), *queues, "--name", name]
+
+
+class WorkerControl:
+    """The orchestrator's requests (:mod:`.control`): stop RQ workers on purpose, start them (again).
+
+    ``{"action": "stop", "names": [...]}`` stops those children (no longer essential, so the
+    supervisor does not call their end a failure); ``{"action": "start", "name": ..., "worker": ...,
+    "queues": [...], "env": {...}}`` starts an RQ worker as ``name`` (its worker name ``worker``,
+    consuming ``queues``, default all) with ``env`` over the demo's environment."""
+
+    def __init__(self, supervisor: Supervisor, env: dict[str, str], command: list[str], queues: list[str], logs: Path) -> None:
+        self.supervisor = supervisor
+        self.env = env
+        self.command = command
+        self.queues = queues
+        self.logs = logs
+
+    def __call__(self, request: dict) -> dict:
+        if request["action"] == "stop":
+            stopped = {}
+            for child in self.supervisor.children:
+                if child.name in request["names"] and child.alive():
+                    child.essential = False
+                    self.supervisor.stop(child)
+                    stopped[child.name] = child.popen.returncode
+            return {"stopped": stopped}
+        if request["action"] == "start":
+            queues = request.get("queues") or self.queues
+            unknown = set(queues) - set(self.queues)
+            if unknown:
+                raise ValueError(f"unknown queue(s) {sorted(unknown)}")
+            name = request["name"]
+            child = self.supervisor.start(name, rq_argv(self.command, self.queues, queues, request["worker"]),
+                                          env={**self.env, **request.get("env", {})}, log_path=self.logs / f"{name}.log")
+            return {"pid": child.pid}
+        raise ValueError(f"unknown action {request['action']!r}")
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -100,6 +145,7 @@ def _reset_out(out: Path) -> None:
     for name in ("events.log", "summary.json", "report.html", "compare.json", "pids.json"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
+    shutil.rmtree(out / "control", ignore_errors=True)
     (out / "logs").mkdir()
 
 
@@ -114,7 +160,7 @@ def child_env(redis_url: str, temp: Path, out: Path, options: dict) -> dict[str,
         "MEDIA_ROOT": str(temp / "media"),
         "TASKBRIDGE_EVENT_LOG": str(out / "events.log"),
         "PYTHONUNBUFFERED": "1",
-        "TASKBRIDGE_DEMO_PERIOD": "4" if options["short"] else "6",
+        "TASKBRIDGE_DEMO_PERIOD": "3" if options["short"] else "5",
         # The local site the orchestrator serves for URL ingestion: the one address the workers' guard lets through.
         "TASKBRIDGE_DEMO_SITE_PORT": str(redis_embedded.free_port()),
     })
@@ -174,17 +220,20 @@ def main(options: dict) -> int:
             # The formation: one Celery worker (-c 2 in the Procfile) and as many RQ worker processes,
             # since an RQ worker runs one job at a time (docs/runbook.md, "Capacity").
             rq_names = [f"{tag}-rq{i}" for i in range(1, options["rq_workers"] + 1)]
-            processes = [(kind, commands[kind]) for kind in KINDS if kind not in SCHEDULERS and kind != "rq_worker"]
-            processes[1:1] = [(f"rq_worker.{i}", [*commands["rq_worker"], "--name", name]) for i, name in enumerate(rq_names, 1)]
+            processes = [(kind, commands[kind]) for kind in KINDS if kind not in AFTER_MIGRATE and kind != "rq_worker"]
+            processes[1:1] = [(f"rq_worker.{i}", rq_argv(commands["rq_worker"], queues, queues, name))
+                              for i, name in enumerate(rq_names, 1)]
             children = {name: supervisor.start(name, argv, env=env, log_path=logs / f"{name}.log") for name, argv in processes}
             _wait_for(supervisor, migrate, timeout=120)
             children.update({kind: supervisor.start(kind, commands[kind], env=env, log_path=logs / f"{kind}.log")
-                             for kind in SCHEDULERS})
+                             for kind in AFTER_MIGRATE})
+            answers = control.Answers(out / "control", WorkerControl(supervisor, env, commands["rq_worker"], queues, logs))
             term.write("  processes  " + ", ".join(f"{name} ({child.pid})" for name, child in children.items()))
             password = secrets.token_urlsafe(9)
             inner_env = {**env, "TASKBRIDGE_DEMO_ADMIN_PASSWORD": password, "TASKBRIDGE_DEMO_WEB": f"http://127.0.0.1:{port}",
                          "TASKBRIDGE_DEMO_WORKERS": ",".join([f"{tag}@{socket.gethostname()}", *rq_names]),
-                         "TASKBRIDGE_DEMO_REDIS": redis.description,
+                         "TASKBRIDGE_DEMO_REDIS": redis.description, "TASKBRIDGE_DEMO_CONTROL": str(out / "control"),
+                         "TASKBRIDGE_DEMO_TEMP": str(temp),
                          "TASKBRIDGE_DEMO_STARTED": str(time.time() - (time.monotonic() - started))}
             argv = [sys.executable, "manage.py", "taskbridge", "demo", "--_inner", "--out", str(out),
                     "--queue", options["queue"], "--percent", str(options["percent"])]
@@ -197,7 +246,8 @@ def main(options: dict) -> int:
             inner = supervisor.start("demo", argv, env=inner_env, log_path=None, inherit_output=True, essential=False)
             while inner.alive():
                 supervisor.check()
-                time.sleep(0.2)
+                answers.serve()
+                time.sleep(0.1)
             code = inner.popen.returncode
     except KeyboardInterrupt as exc:
         reason = str(exc) if isinstance(exc, Interrupted) else "Ctrl-C"

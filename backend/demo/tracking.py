@@ -55,6 +55,10 @@ class Job:
     enqueued_at: str = ""  # the event's timestamp (ISO, UTC)
     outcome: str | None = None  # succeeded / failed / cancelled
     ran_on: set[str] = field(default_factory=set)
+    starts: Counter[str] = field(default_factory=Counter)  # task.started per backend
+    endings: int = 0  # terminal events seen (a job that ran once has one)
+    ended_at: str = ""  # the first terminal event's timestamp
+    moved_from: str | None = None
 
 
 class JobBook:
@@ -65,6 +69,7 @@ class JobBook:
         self.jobs: dict[str, Job] = {}
         self.stage = 0
         self.recent: list[Job] = []
+        self.route_changes: list[dict] = []
 
     def poll(self) -> None:
         for event in self.tail.read():
@@ -72,6 +77,9 @@ class JobBook:
 
     def _feed(self, event: dict) -> None:
         name = event.get("event")
+        if name == events.ROUTE_CHANGED:
+            self.route_changes.append(event)
+            return
         job_id = event.get("job_id")
         if not job_id or name == events.SKIPPED:
             return
@@ -94,8 +102,13 @@ class JobBook:
             )
         if name == events.STARTED:
             job.ran_on.add(event.get("backend", "?"))
-        elif name in events.TERMINAL_EVENTS and job.outcome is None:
-            job.outcome = name.split(".", 1)[1]
+            job.starts[event.get("backend", "?")] += 1
+        elif name == events.MOVED:
+            job.moved_from, job.backend = event.get("from"), event.get("backend", job.backend)
+        elif name in events.TERMINAL_EVENTS:
+            job.endings += 1
+            if job.outcome is None:
+                job.outcome, job.ended_at = name.split(".", 1)[1], event.get("timestamp", "")
 
     # -- views ---------------------------------------------------------------
 

@@ -12,8 +12,9 @@ this process, the way a service or a shell would.
 One *action* is one thing a user does: add a URL (an article, a document, a
 media file, a batch, a page that is missing, a page that fails once), upload a
 file, start a podcast, start a report, delete a report, cancel a podcast,
-validate a configuration. The action mix cycles so every task of the
-reference set runs in every stage; ``focus`` narrows it to one queue.
+validate a configuration. Actions take turns queue by queue, each queue
+cycling through its own actions, so every queue gets the same share of a
+stage; ``focus`` narrows it to one queue.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ MIX = [
     ("url_missing", "notebook_processing"),
     ("url_article", "notebook_processing"),
 ]
+# The queues user actions dispatch to, in the order a stage's actions take turns.
+QUEUES = list(dict.fromkeys(queue for _, queue in MIX))
 # Actions whose job fails on purpose (a page that answers 404): part of a real workload.
 DESIGNED_TO_FAIL = {"url_missing"}
 
@@ -154,9 +157,14 @@ class Workload:
         """Do one user action (of ``focus``'s queue when given); returns its name."""
         # A focused burst (the rollback's) leaves out the action that fails by design, so the failure
         # rate of the queue does not depend on which backend happened to get the burst.
-        candidates = [name for name, queue in MIX if focus is None or (queue == focus and name not in DESIGNED_TO_FAIL)]
-        candidates = candidates or [MIX[0][0]]
-        name = candidates[self._n % len(candidates)]
+        if focus is None:
+            # Queue by queue, so each gets its share of every stage (and the verdicts enough jobs per queue).
+            queue = QUEUES[self._n % len(QUEUES)]
+            candidates = [name for name, of in MIX if of == queue]
+            name = candidates[(self._n // len(QUEUES)) % len(candidates)]
+        else:
+            candidates = [name for name, queue in MIX if queue == focus and name not in DESIGNED_TO_FAIL] or [MIX[0][0]]
+            name = candidates[self._n % len(candidates)]
         self._n += 1
         correlation_id = f"{self._tag}-{self._n:04d}-{name.replace('_', '-')}"
         try:
