@@ -70,7 +70,7 @@ class _LineWriter:
 
     def msg(self, message: bytes) -> None:
         self._write(message)
-        stream.publish(message)
+        stream.publish_later(message)
 
     def _write(self, message: bytes) -> None:
         if self._target is None:
@@ -147,3 +147,5 @@ def emit(event: str, subject: Subject | None = None, **fields: Any) -> None:
     if subject is not None:
         fields = {**subject.fields(), **fields}
     get_logger().msg(event, **{key: value for key, value in fields.items() if value is not None})
+    if event == ROUTE_CHANGED:
+        stream.flush()  # rare, and what the guard's windows start from: in the stream at once, in order

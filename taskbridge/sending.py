@@ -42,14 +42,15 @@ def _release(job_id: str) -> None:
 
 
 def _unanswered(exc: BaseException) -> bool:
-    """Whether Redis did not answer (refused, reset, timed out), whatever library wrapped it.
+    """Whether the broker timed out, whatever library wrapped the error.
 
     Then what was written is unknown: a stalled Redis may still apply the buffered
     write when it resumes, and a clean-up would wait out a second timeout only to be
-    unknown too. The job is left to the ledger (it runs at most once) and the reconciler."""
+    unknown too. The job is left to the ledger (it runs at most once) and the reconciler.
+    A refused connection wrote nothing and is cleaned up at once."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)):
+        if isinstance(seen, (redis.TimeoutError, TimeoutError)):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

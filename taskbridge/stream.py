@@ -8,13 +8,21 @@ in whole blocks and so cheaply) and best effort: when Redis cannot be reached
 the line is still logged and publishing pauses for :data:`PAUSE_SECONDS`
 instead of slowing every dispatch down with a failing connect.
 
-The stream entry and the metric counters of one event go in one pipeline:
-one round trip per event, whatever it counts.
+An event costs its process no Redis round trip when it is written:
+:func:`publish_later` (what :mod:`taskbridge.events` calls) adds the line to a
+buffer that a daemon thread of the process sends every :data:`FLUSH_SECONDS`,
+all buffered lines (stream entries and counters) in one pipeline. A process
+about to exit without running its threads on (an RQ work horse) calls
+:func:`flush` first; a process killed outright loses at most the last
+:data:`FLUSH_SECONDS` of its live events, never its log lines.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import threading
 import time
 from typing import Any, Iterable
 
@@ -28,6 +36,10 @@ STREAM_KEY = "taskbridge:live:events"
 COUNTS_KEY = "taskbridge:live:counts"
 HISTOGRAM_KEY = "taskbridge:live:histograms"
 PAUSE_SECONDS = 5.0
+#: How often a process's buffered events are sent; also the most a killed process loses.
+FLUSH_SECONDS = 0.05
+#: A buffer this long is sent at once rather than waiting for the next tick.
+FLUSH_LINES = 500
 
 #: Upper bounds (seconds) of the run-time and wait-time histogram buckets; +Inf is implied.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -70,19 +82,85 @@ def _commands(pipe: Any, line: bytes) -> None:
 
 
 def publish(line: bytes) -> None:
-    """Append one event line (as logged) to the stream and count it; never raises for Redis."""
+    """Append one event line (as logged) to the stream and count it now; never raises for Redis."""
+    _send([line])
+
+
+def _send(lines: list[bytes]) -> None:
     global _paused_until
-    if _paused_until and time.monotonic() < _paused_until:
+    if not lines or (_paused_until and time.monotonic() < _paused_until):
         return
     try:
         if not enabled():
             return
         with connection().pipeline(transaction=False) as pipe:
-            _commands(pipe, line)
+            for line in lines:
+                _commands(pipe, line)
             pipe.execute()
         _paused_until = 0.0
     except redis.RedisError:
         _paused_until = time.monotonic() + PAUSE_SECONDS
+
+
+class _Buffer:
+    """This process's events not yet sent, and the daemon thread that sends them (one per
+    process: a forked child starts its own on its first event)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.pid = -1
+
+    def add(self, line: bytes) -> None:
+        with self.lock:
+            if self.pid != os.getpid():
+                self.lines, self.lock, self.wake, self.pid = [], threading.Lock(), threading.Event(), os.getpid()
+                threading.Thread(target=self._run, name="taskbridge-stream", daemon=True).start()
+            self.lines.append(line)
+            full = len(self.lines) >= FLUSH_LINES
+        if full:
+            self.wake.set()
+
+    def take(self) -> list[bytes]:
+        with self.lock:
+            lines, self.lines = self.lines, []
+        return lines
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(FLUSH_SECONDS)
+            self.wake.clear()
+            flush()
+
+
+_buffer = _Buffer()
+#: Held while buffered lines are on their way, so a reset never comes between taking and sending them.
+_sending = threading.Lock()
+
+
+def publish_later(line: bytes) -> None:
+    """Buffer one event line for this process's next send (no Redis call here)."""
+    _buffer.add(line)
+
+
+def flush() -> None:
+    """Send this process's buffered events now (before an exit that skips its threads)."""
+    with _sending:
+        _send(_buffer.take())
+
+
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (an RQ work horse, a Celery pool process) starts with an empty buffer
+    and free locks: its parent's flusher thread may have held them at the fork."""
+    global _buffer, _sending
+    _buffer, _sending = _Buffer(), threading.Lock()
+
+
+atexit.register(flush)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def window(seconds: float, now: float | None = None, conn: redis.Redis | None = None) -> list[dict[str, Any]]:
@@ -106,5 +184,8 @@ def decode(lines: Iterable[bytes]) -> Iterable[dict[str, Any]]:
 
 
 def reset(conn: redis.Redis | None = None) -> None:
-    """Drop the stream and the counters (tests, and an operator starting the counts afresh)."""
-    (conn or connection()).delete(STREAM_KEY, COUNTS_KEY, HISTOGRAM_KEY)
+    """Drop the stream and the counters (tests, and an operator starting the counts afresh),
+    and this process's events not sent yet: they belong to before."""
+    with _sending:
+        _buffer.take()
+        (conn or connection()).delete(STREAM_KEY, COUNTS_KEY, HISTOGRAM_KEY)

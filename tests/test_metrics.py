@@ -75,6 +75,7 @@ def test_events_emitted_by_taskbridge_reach_the_stream_and_the_counters(db, redi
     stream.reset(redis_conn)
     subject = events.Subject("rq", "reports", "tests.taskapp.tasks.add", "job-live-1", 1, None)
     events.emit(events.SUCCEEDED, subject, duration_ms=12.5)
+    stream.flush()
     [logged] = [e for e in event_log.all() if e.get("job_id") == "job-live-1"]
     [streamed] = stream.window(60)
     assert streamed == logged
@@ -87,6 +88,7 @@ def test_an_unreachable_redis_does_not_stop_the_log_line(db, settings, event_log
     settings.TASKBRIDGE = {**settings.TASKBRIDGE, "REDIS_URL": "redis://127.0.0.1:1/0"}
     try:
         events.emit(events.SUCCEEDED, events.Subject("rq", "reports", "t", "job-live-2", 1, None), duration_ms=1.0)
+        stream.flush()
         assert stream._paused_until > 0
     finally:
         stream._paused_until = 0.0

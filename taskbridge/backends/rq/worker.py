@@ -192,6 +192,14 @@ class TaskbridgeWorker(Worker):
         finally:
             self._holding = None
 
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        """In the work horse, which exits without running its threads on: its job's live
+        events are sent before it does."""
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            stream.flush()
+
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         """Every job comes through an intermediate list here (:class:`TaskbridgeQueue`), whatever
         the number of queues: take it out in the step that puts it in the started registry."""
