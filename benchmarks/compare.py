@@ -202,13 +202,26 @@ def _memory_kib(pid: int) -> tuple[int, int]:
     return values["Rss:"], values["Pss:"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> dict[str, float]:
-    """Run ``command``; wall seconds, peak summed and single-process memory, exit code.
+    """Run ``command``; wall seconds, peak summed and single-process memory, CPU seconds, exit code.
 
     Sampling memory reads /proc every 10 ms, which costs CPU on a 2-core
     machine, so timed runs are made without it and memory is taken from a
-    separate run."""
+    separate run. That run also gives the CPU time: the child's own from
+    ``wait4``, each descendant's (fork server, parsing workers) as last
+    sampled, so a descendant's final 10 ms may be missed."""
     peak_pss = peak_rss = largest = 0
+    descendants_cpu: dict[int, float] = {}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
@@ -217,7 +230,10 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
     def sample() -> None:
         nonlocal peak_pss, peak_rss, largest
         while not done.is_set():
-            sizes = [_memory_kib(pid) for pid in _tree(child.pid)]
+            tree = _tree(child.pid)
+            sizes = [_memory_kib(pid) for pid in tree]
+            for pid in tree[1:]:
+                descendants_cpu[pid] = max(descendants_cpu.get(pid, 0.0), _cpu_seconds(pid))
             peak_rss = max(peak_rss, sum(rss for rss, _ in sizes))
             peak_pss = max(peak_pss, sum(pss for _, pss in sizes))
             largest = max([largest] + [rss for rss, _ in sizes])
@@ -225,8 +241,9 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
 
     sampler = threading.Thread(target=sample if sample_memory else done.wait, daemon=True)
     sampler.start()
-    code = child.wait()
+    _, raw_status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
+    child.returncode = code = os.waitstatus_to_exitcode(raw_status)
     done.set()
     sampler.join()
     return {
@@ -235,6 +252,7 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
         "rss_mb": peak_rss / 1024,
         "largest_mb": largest / 1024,
         "code": code,
+        "cpu": usage.ru_utime + usage.ru_stime + sum(descendants_cpu.values()),
         "load": (load_before + os.getloadavg()[0]) / 2,
     }
 
@@ -299,7 +317,8 @@ def main() -> int:
         summary[entry] = (lines / best["wall"], memory["rss_mb"], memory["pss_mb"])
         print(
             f"  memory run: peak {memory['pss_mb']:.0f} MB PSS / {memory['rss_mb']:.0f} MB RSS summed over the process and "
-            f"its workers, largest process {memory['largest_mb']:.0f} MB"
+            f"its workers, largest process {memory['largest_mb']:.0f} MB; {memory['cpu']:.2f} CPU seconds over the process and its "
+            f"workers = {lines / memory['cpu']:,.0f} events per CPU-second (the figure least moved by other load)"
         )
         print(
             f"  best of {len(runs)}: {lines:,} events in {best['wall']:.2f} s = {lines / best['wall']:,.0f} events/s end to end; "
