@@ -6,7 +6,6 @@ Usage::
     python benchmarks/compare.py --events 200000 # a smaller run
     python benchmarks/compare.py --entry manage  # only manage.py taskbridge compare
     python benchmarks/compare.py --log big.jsonl --keep   # reuse a log between runs
-    python benchmarks/compare.py --skip-checks            # manage.py with --skip-checks (system checks are not compare's)
 
 The log has the key order ``taskbridge.events.emit`` writes, with the
 standard library's spaced separators (``emit`` writes orjson's compact ones,
@@ -18,10 +17,12 @@ malformed lines and lines from a newer schema, and processes' lines
 interleaved out of order.
 
 ``compare`` runs in a child process. Wall time is measured around the whole
-child (interpreter and Django start-up included). CPU time is the user and
-system time of the child and its worker processes, so a figure per
-CPU-second is also given: on a shared machine the wall time depends on what
-else runs, the CPU time much less. Memory is sampled every 10 ms from
+child (interpreter and Django start-up included). CPU time (from the memory
+run) is the user and system time of the child and its worker processes, so a
+figure per CPU-second is also given: on a shared machine the wall time
+depends on what else runs, the CPU time less (though it too grows when the
+machine is oversubscribed; docs/performance.md counts instructions with
+cachegrind for figures no load moves). Memory is sampled every 10 ms from
 /proc/<pid>/smaps_rollup for the child and its worker processes: the peak of
 their summed PSS (proportional set size: a page the forked workers share with
 their parent counts once, which is the memory the machine really spends), the
@@ -266,7 +267,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="passed to compare --workers")
     parser.add_argument("--repeat", type=int, default=3, help="runs per entry point (default 3; the machine may be shared)")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
-    parser.add_argument("--skip-checks", action="store_true", help="run manage.py with --skip-checks (the system checks are not compare's; they fail on a tree mid-refactor)")
     parser.add_argument("--generate-only", action="store_true", help="write the log (to --log) and stop: an example input for docs and demos")
     args = parser.parse_args()
 
@@ -284,7 +284,7 @@ def main() -> int:
     if args.workers:
         flags += ["--workers", str(args.workers)]
     entries = {
-        "manage": [sys.executable, "manage.py", "taskbridge", *(["--skip-checks"] if args.skip_checks else []), "compare", str(log), *flags],
+        "manage": [sys.executable, "manage.py", "taskbridge", "compare", str(log), *flags],
         "module": [sys.executable, "-m", "taskbridge.compare", str(log), "--baseline", "celery", "--candidate", "rq", *flags],
     }
     # What each entry pays before it reads a line: the interpreter, plus Django for manage.py.
