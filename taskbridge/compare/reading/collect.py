@@ -5,7 +5,8 @@ large input is cut into blocks (:mod:`.sources`) that worker processes parse
 while this process merges their partials in input order (so line numbers in
 the malformed-line examples stay right). Small inputs, and ``workers=1``, are
 parsed here with no pool at all. While the pool starts (a fork server: a new
-interpreter and its imports), this process parses the first blocks itself.
+interpreter and its imports), this process parses the first blocks itself (at
+most one per worker, so a larger input always reaches the workers).
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def collect(inputs: list[Input], spec: ParseSpec, workers: int | None = None, bl
         return total
 
     with _BootingPool(workers) as booting:
-        for block in all_blocks:  # this process parses the first blocks while the workers start (about 0.2 s of interpreter and imports)
+        # while the workers start (about 0.2 s of interpreter and imports) this process parses
+        # the first blocks: until the pool is up, at most one block per worker
+        for block in itertools.islice(all_blocks, workers):
             before = total.lines
             parse_data(block.read(), spec, block.label, into=total, line_offset=offsets[block.label])
             offsets[block.label] += total.lines - before
