@@ -5,8 +5,8 @@ large input is cut into blocks (:mod:`.sources`) that worker processes parse
 while this process merges their partials in input order (so line numbers in
 the malformed-line examples stay right). Small inputs, and ``workers=1``, are
 parsed here with no pool at all. While the pool starts (a fork server: a new
-interpreter and its imports), this process parses the first blocks itself (at
-most one per worker, so a larger input always reaches the workers).
+interpreter and its imports), this process parses the first block itself; the
+workers take the rest as soon as they are up.
 """
 
 from __future__ import annotations
@@ -81,44 +81,40 @@ def collect(inputs: list[Input], spec: ParseSpec, workers: int | None = None, bl
             offsets[block.label] += total.lines - before
         return total
 
-    with _BootingPool(workers) as booting:
-        # while the workers start (about 0.2 s of interpreter and imports) this process parses
-        # the first blocks: until the pool is up, at most one block per worker
-        for block in itertools.islice(all_blocks, workers):
-            before = total.lines
-            parse_data(block.read(), spec, block.label, into=total, line_offset=offsets[block.label])
-            offsets[block.label] += total.lines - before
-            if booting.ready.is_set():
-                break
-        pool = booting.pool()
-        for label, partial in pool.imap(parse_block, ((block, spec) for block in all_blocks), chunksize=1):
+    first = next(all_blocks)
+    with _BootingPool(workers, ((block, spec) for block in all_blocks)) as booting:
+        parse_data(first.read(), spec, first.label, into=total)  # while the workers start: about 0.2 s of interpreter and imports
+        offsets[first.label] = total.lines
+        for label, partial in booting.results():
             total.merge(partial, line_offset=offsets[label])
             offsets[label] += partial.lines
     return total
 
 
 class _BootingPool:
-    """A worker pool started on a thread: creating one waits on the fork server, which this process can spend parsing."""
+    """A worker pool started on a thread, already handed the blocks after the first: creating
+    a pool waits on the fork server, which this process spends parsing the first block."""
 
-    def __init__(self, workers: int) -> None:
-        self.ready = threading.Event()
+    def __init__(self, workers: int, jobs: Iterator[tuple[Block, ParseSpec]]) -> None:
         self._pool: Any = None
+        self._results: Iterator[tuple[str, Partial]] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._start, args=(workers,), daemon=True)
+        self._thread = threading.Thread(target=self._start, args=(workers, jobs), daemon=True)
 
-    def _start(self, workers: int) -> None:
+    def _start(self, workers: int, jobs: Iterator[tuple[Block, ParseSpec]]) -> None:
         try:
             self._pool = _pool_context().Pool(workers)
-        except BaseException as error:  # handed to the parsing thread by pool()
+            self._results = self._pool.imap(parse_block, jobs, chunksize=1)
+        except BaseException as error:  # raised in the parsing thread by results()
             self._error = error
-        finally:
-            self.ready.set()
 
-    def pool(self) -> Any:
+    def results(self) -> Iterator[tuple[str, Partial]]:
+        """The partials of the blocks after the first, in input order."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._pool
+        assert self._results is not None
+        return self._results
 
     def __enter__(self) -> _BootingPool:
         self._thread.start()
