@@ -37,8 +37,8 @@ finally:
 """
 
 
-def run_manage(*args: str) -> tuple[str, dict]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings.dev"}
+def run_manage(*args: str, **extra_env: str) -> tuple[str, dict]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings.dev", **extra_env}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     probe = json.loads(done.stderr.strip().splitlines()[-1])
     return done.stdout, probe
@@ -60,8 +60,9 @@ def test_a_backend_subcommand_loads_only_its_module():
     assert probe["loaded"] == ["taskbridge.backends.rq.cli_scheduler"]
 
 
-def test_a_subcommand_that_keeps_the_checks_runs_them():
-    _out, probe = run_manage("taskbridge", "status")  # fails afterwards (no migrated database here): the checks come first
+def test_a_subcommand_that_keeps_the_checks_runs_them(tmp_path: Path):
+    # on an empty database status fails after the checks, before it would reach Redis
+    _out, probe = run_manage("taskbridge", "status", DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert probe["status"] == "raised"
     assert probe["loaded"] == ["taskbridge.cli.status"]
     assert probe["checks"] == 1
