@@ -6,7 +6,6 @@ Usage::
     python benchmarks/compare.py --events 200000 # a smaller run
     python benchmarks/compare.py --entry manage  # only manage.py taskbridge compare
     python benchmarks/compare.py --log big.jsonl --keep   # reuse a log between runs
-    python benchmarks/compare.py --skip-checks            # manage.py with --skip-checks (system checks are not compare's)
 
 The log has the key order ``taskbridge.events.emit`` writes, with the
 standard library's spaced separators (``emit`` writes orjson's compact ones,
@@ -18,10 +17,12 @@ malformed lines and lines from a newer schema, and processes' lines
 interleaved out of order.
 
 ``compare`` runs in a child process. Wall time is measured around the whole
-child (interpreter and Django start-up included). CPU time is the user and
-system time of the child and its worker processes, so a figure per
-CPU-second is also given: on a shared machine the wall time depends on what
-else runs, the CPU time much less. Memory is sampled every 10 ms from
+child (interpreter and Django start-up included). CPU time (from the memory
+run) is the user and system time of the child and its worker processes, so a
+figure per CPU-second is also given: on a shared machine the wall time
+depends on what else runs, the CPU time less (though it too grows when the
+machine is oversubscribed; docs/performance.md counts instructions with
+cachegrind for figures no load moves). Memory is sampled every 10 ms from
 /proc/<pid>/smaps_rollup for the child and its worker processes: the peak of
 their summed PSS (proportional set size: a page the forked workers share with
 their parent counts once, which is the memory the machine really spends), the
@@ -202,13 +203,26 @@ def _memory_kib(pid: int) -> tuple[int, int]:
     return values["Rss:"], values["Pss:"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> dict[str, float]:
-    """Run ``command``; wall seconds, peak summed and single-process memory, exit code.
+    """Run ``command``; wall seconds, peak summed and single-process memory, CPU seconds, exit code.
 
     Sampling memory reads /proc every 10 ms, which costs CPU on a 2-core
     machine, so timed runs are made without it and memory is taken from a
-    separate run."""
+    separate run. That run also gives the CPU time: the child's own from
+    ``wait4``, each descendant's (fork server, parsing workers) as last
+    sampled, so a descendant's final 10 ms may be missed."""
     peak_pss = peak_rss = largest = 0
+    descendants_cpu: dict[int, float] = {}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
@@ -217,7 +231,10 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
     def sample() -> None:
         nonlocal peak_pss, peak_rss, largest
         while not done.is_set():
-            sizes = [_memory_kib(pid) for pid in _tree(child.pid)]
+            tree = _tree(child.pid)
+            sizes = [_memory_kib(pid) for pid in tree]
+            for pid in tree[1:]:
+                descendants_cpu[pid] = max(descendants_cpu.get(pid, 0.0), _cpu_seconds(pid))
             peak_rss = max(peak_rss, sum(rss for rss, _ in sizes))
             peak_pss = max(peak_pss, sum(pss for _, pss in sizes))
             largest = max([largest] + [rss for rss, _ in sizes])
@@ -225,8 +242,9 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
 
     sampler = threading.Thread(target=sample if sample_memory else done.wait, daemon=True)
     sampler.start()
-    code = child.wait()
+    _, raw_status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
+    child.returncode = code = os.waitstatus_to_exitcode(raw_status)
     done.set()
     sampler.join()
     return {
@@ -235,6 +253,7 @@ def run(command: list[str], env: dict[str, str], sample_memory: bool = True) -> 
         "rss_mb": peak_rss / 1024,
         "largest_mb": largest / 1024,
         "code": code,
+        "cpu": usage.ru_utime + usage.ru_stime + sum(descendants_cpu.values()),
         "load": (load_before + os.getloadavg()[0]) / 2,
     }
 
@@ -248,7 +267,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="passed to compare --workers")
     parser.add_argument("--repeat", type=int, default=3, help="runs per entry point (default 3; the machine may be shared)")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
-    parser.add_argument("--skip-checks", action="store_true", help="run manage.py with --skip-checks (the system checks are not compare's; they fail on a tree mid-refactor)")
     parser.add_argument("--generate-only", action="store_true", help="write the log (to --log) and stop: an example input for docs and demos")
     args = parser.parse_args()
 
@@ -266,7 +284,7 @@ def main() -> int:
     if args.workers:
         flags += ["--workers", str(args.workers)]
     entries = {
-        "manage": [sys.executable, "manage.py", "taskbridge", *(["--skip-checks"] if args.skip_checks else []), "compare", str(log), *flags],
+        "manage": [sys.executable, "manage.py", "taskbridge", "compare", str(log), *flags],
         "module": [sys.executable, "-m", "taskbridge.compare", str(log), "--baseline", "celery", "--candidate", "rq", *flags],
     }
     # What each entry pays before it reads a line: the interpreter, plus Django for manage.py.
@@ -299,7 +317,8 @@ def main() -> int:
         summary[entry] = (lines / best["wall"], memory["rss_mb"], memory["pss_mb"])
         print(
             f"  memory run: peak {memory['pss_mb']:.0f} MB PSS / {memory['rss_mb']:.0f} MB RSS summed over the process and "
-            f"its workers, largest process {memory['largest_mb']:.0f} MB"
+            f"its workers, largest process {memory['largest_mb']:.0f} MB; {memory['cpu']:.2f} CPU seconds over the process and its "
+            f"workers = {lines / memory['cpu']:,.0f} events per CPU-second (the figure least moved by other load)"
         )
         print(
             f"  best of {len(runs)}: {lines:,} events in {best['wall']:.2f} s = {lines / best['wall']:,.0f} events/s end to end; "

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from taskbridge.compare import analyse
-from taskbridge.compare.reading.reader import ENQ, SUCC, ParseSpec, Partial, parse_lines, parse_text
+from taskbridge.compare.reading.reader import ENQ, SUCC, ParseSpec, Partial, parse_bytes, parse_lines, parse_text
 from taskbridge.compare.judging.stats import percentile
 from taskbridge.compare.times import format_iso, parse_duration, parse_iso, parse_timestamp
 from taskbridge.events import SUCCEEDED
@@ -216,3 +216,21 @@ def test_inputs_the_api_accepts(tmp_path):
     assert analyse(iter(lines)).as_dict()["queues"] == expected
     with pytest.raises(FileNotFoundError):
         analyse(tmp_path / "missing.log")
+
+
+def _same_partial(one: Partial, other: Partial) -> None:
+    assert (one.lines, one.blank, one.events, one.malformed, one.examples) == (other.lines, other.blank, other.events, other.malformed, other.examples)
+    assert (one.enqueued, one.succeeded, one.ended, one.started) == (other.enqueued, other.succeeded, other.ended, other.started)
+    assert {key: tuple(stored[0]) for key, stored in one.series.items()} == {key: tuple(stored[0]) for key, stored in other.series.items()}
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_bytes_parsed_in_place_across_batches_match_lines(trailing_newline):
+    lines = [task_line(job_id=f"j{index}", timestamp=stamp(index)) for index in range(1500)]  # about 200 bytes a line: several 32 KiB batches
+    lines[0] = "oops"  # bad lines in the first batch, a middle one, at a batch's edge and last
+    lines[700] = task_line(job_id="a") + "," + task_line(job_id="b")
+    lines[701] = ""
+    lines[-1] = '{"event": "task.succeeded", "v": 1, "timestamp": "2025-11-28T'
+    data = "\n".join(lines).encode() + (b"\n" if trailing_newline else b"")
+    _same_partial(parse_bytes(data, ParseSpec(), source="<lines>"), parse(lines))
+    assert parse_bytes(data, ParseSpec()).malformed == {"invalid JSON": 3}

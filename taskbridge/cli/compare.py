@@ -10,6 +10,9 @@ from taskbridge import conf
 from taskbridge.compare.command import EXIT_HOLD, add_arguments, run  # noqa: F401  (add_arguments: the subcommand's)
 from taskbridge.errors import CompareError
 
+# compare only reads logs: Django's system checks (database, caches, every app) are none of its business
+requires_system_checks = False
+
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     """Under Django the two roles default to the project's: ``TASKBRIDGE['BASELINE']`` and ``['CANDIDATE']``."""

@@ -318,23 +318,31 @@ def _byte_batches(data: bytes) -> Iterator[list[Any]]:
     """Batches straight from a block of bytes: orjson reads (and checks the UTF-8 of) the bytes
     themselves, so a block is never decoded to ``str`` as a whole (measured: 0.75 µs an event
     against 1.03 µs from ``str``, and no decode pass of 0.4 µs). A batch that fails is parsed
-    line by line, each line decoded on its own, so an invalid byte costs only its line."""
-    if data.endswith(b"\n"):
-        data = data[:-1]
-    start, size = 0, len(data)
+    line by line, each line decoded on its own, so an invalid byte costs only its line.
+
+    The block is copied once, newlines turned to commas, into a buffer with a spare byte at
+    each end; each batch is parsed in place, as a view from the separator before it (made
+    ``[``) to the separator after it (made ``]``), instead of slicing and concatenating a
+    copy per batch (five copies of every byte before, two now)."""
+    size = len(data) - 1 if data.endswith(b"\n") else len(data)
     if size == 0:
         return
+    joined = bytearray(size + 2)
+    joined[1:-1] = memoryview(data.replace(b"\n", b","))[:size]
+    view = memoryview(joined)
+    start = 0
     while start <= size:
-        end = data.find(b"\n", start + BATCH_CHARS)
+        end = data.find(b"\n", start + BATCH_CHARS, size)
         if end < 0:
             end = size
-        chunk = data[start:end]
+        joined[start] = 0x5B  # "[" on the separator before the batch (or the spare first byte)
+        joined[end + 1] = 0x5D  # "]" on the separator after it (or the spare last byte)
         try:
-            parsed = orjson.loads(b"[" + chunk.replace(b"\n", b",") + b"]")
+            parsed = orjson.loads(view[start:end + 2])
         except ValueError:
             parsed = None
-        if parsed is None or len(parsed) != chunk.count(b"\n") + 1:
-            parsed = [_parse_one(decode_line(line)) for line in chunk.split(b"\n")]
+        if parsed is None or len(parsed) != data.count(b"\n", start, end) + 1:
+            parsed = [_parse_one(decode_line(line)) for line in data[start:end].split(b"\n")]
         yield parsed
         start = end + 1
 
