@@ -9,12 +9,8 @@ adapters in ``taskbridge.backends``.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
 import time
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
@@ -24,6 +20,7 @@ from .ledger import ledger
 from .message import RunningJob
 from .retry import NO_RETRY, RetryRequested
 from .states import FINISHED, TaskStatus
+from .watchdog import watchdog
 
 if TYPE_CHECKING:
     from .declaration import Task
@@ -38,37 +35,33 @@ def _ms(seconds: float) -> float:
 
 
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
-    """Run one attempt of a job, holding its lease (taken before the job is marked started)
-    and, in a worker's job process, under its hard time limit."""
-    with ledger().lease(job.job_id, job.attempt):
-        if not job.kill_past_hard_limit:
-            return _run(task, args, kwargs, job)
-        with _hard_limit(task.effective_timeout):
-            return _run(task, args, kwargs, job)
+    """Run one attempt of a job: mark it started and take its lease (one ledger step), have
+    this process's :mod:`~taskbridge.watchdog` renew the lease and, in a worker's job
+    process, enforce the hard time limit, then run the task's own code.
 
-
-@contextmanager
-def _hard_limit(timeout: int) -> Iterator[None]:
-    """The last resort for a task that swallows its timeout exception: its process is killed
-    once ``timeout + HARD_TIMEOUT_GRACE`` (+1 s, so Celery's own hard limit, the same
-    figure, normally comes first) has passed, and the worker records the job as
-    failed with ``timeout`` (:func:`taskbridge.custody.job_lost`). RQ's own last resort comes only 60 s
-    after the timeout; this makes both backends stop such a task at the same time."""
-    timer = threading.Timer(timeout + conf.option("HARD_TIMEOUT_GRACE") + 1, os.kill, (os.getpid(), signal.SIGKILL))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
-    ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
+    The hard limit is the last resort for a task that swallows its timeout exception: its
+    process is killed once ``timeout + HARD_TIMEOUT_GRACE`` (+1 s, so Celery's own hard
+    limit, the same figure, normally comes first) has passed, and the worker records the
+    job as failed with ``timeout`` (:func:`taskbridge.custody.job_lost`). RQ's own last
+    resort comes only 60 s after the timeout; this makes both backends stop such a task
+    at the same time."""
     before = ledger().begin(job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout)
     if before in FINISHED:
         logger.info("job %s is already %s; not running it", job.job_id, before)
         return None
+    kill_after = task.effective_timeout + conf.option("HARD_TIMEOUT_GRACE") + 1 if job.kill_past_hard_limit else None
+    watchdog.hold(job.job_id, job.attempt, kill_after)
+    try:
+        return _run(task, args, kwargs, job)
+    except BaseException:
+        ledger().drop_lease(job.job_id)  # already gone when the run ended in the ledger; not always
+        raise
+    finally:
+        watchdog.release(job.job_id)
+
+
+def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
+    ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
     started = time.time()
     events.emit(events.STARTED, ctx.subject, wait_ms=_ms(max(0.0, started - job.due_at)))
     context_token = _current.set(ctx)

@@ -13,7 +13,6 @@ job ends once. While a job runs, the process running it renews a lease
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,11 +43,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return nil
 """
 
-# KEYS[1] record; ARGV: attempt now ttl backend queue task timeout. Returns the state before;
-# a job that has ended (cancelled, or a duplicate delivery of a finished one) is not started.
+# KEYS[1] record, KEYS[2] lease; ARGV: attempt now ttl backend queue task timeout lease_ms. Returns the
+# state before; a job that has ended (cancelled, or a duplicate delivery of a finished one) is not
+# started. The lease is taken in the same step, so a started job is never seen without one.
 _BEGIN = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'cancelled' or state == 'succeeded' or state == 'failed' then return state end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[8])
 redis.call('HSET', KEYS[1], 'state', 'started', 'attempt', ARGV[1], 'updated', ARGV[2], 'started', ARGV[2],
            'backend', ARGV[4], 'queue', ARGV[5], 'task', ARGV[6], 'timeout', ARGV[7])
 redis.call('HDEL', KEYS[1], 'ended')
@@ -56,11 +57,12 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return state or 'unknown'
 """
 
-# KEYS[1] record; ARGV: state ttl now [field value ...]. Returns the state the job is in after:
-# ARGV[1], or the state it had already ended in. A job ends once: a cancelled job stays
-# cancelled (noting that its run ended, which a cancel with a grace period waits for), a job
-# already failed as lost stays failed.
+# KEYS[1] record, KEYS[2] lease; ARGV: state ttl now [field value ...]. Returns the state the job
+# is in after: ARGV[1], or the state it had already ended in. A job ends once: a cancelled job
+# stays cancelled (noting that its run ended, which a cancel with a grace period waits for), a
+# job already failed as lost stays failed. The run's lease is given back in the same step.
 _FINISH = """
+redis.call('DEL', KEYS[2])
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'cancelled' then
   redis.call('HSET', KEYS[1], 'ended', ARGV[3])
@@ -143,35 +145,6 @@ def lease_seconds() -> float:
     return float(conf.option("LEASE_SECONDS"))
 
 
-class Lease:
-    """Held by the process running a job while it runs, renewed by a daemon thread every
-    sixth of its lifetime. When the process dies with its worker (OOM, node loss), no one
-    is left to say so; the lease running out is how the job's death gets noticed
-    (:meth:`taskbridge.handle.TaskHandle.status`)."""
-
-    def __init__(self, conn: redis.Redis, job_id: str, attempt: int, seconds: float) -> None:
-        self.conn, self.key, self.attempt, self.ms = conn, lease_key(job_id), attempt, max(1, int(seconds * 1000))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"taskbridge-lease-{job_id}", daemon=True)
-
-    def __enter__(self) -> Lease:
-        self.conn.set(self.key, self.attempt, px=self.ms)
-        self._thread.start()
-        return self
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self.ms / 6000):
-            try:
-                self.conn.set(self.key, self.attempt, px=self.ms)
-            except redis.RedisError:
-                pass  # the next renewal tries again; the lease outlives a few misses
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.conn.delete(self.key)
-
-
 def _text(value: bytes | None) -> str | None:
     return value.decode() if value is not None else None
 
@@ -211,7 +184,13 @@ class Ledger:
         self.conn.delete(key(job_id))
 
     def begin(self, job_id: str, attempt: int, backend: str, queue: str, task: str, timeout: int) -> str:
-        return _text(self._begin(keys=[key(job_id)], args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout]))
+        """Mark the job started and take its lease, one round trip; the running process's
+        :mod:`taskbridge.watchdog` renews the lease, the job's ending gives it back."""
+        lease_ms = max(1, int(lease_seconds() * 1000))
+        return _text(self._begin(
+            keys=[key(job_id), lease_key(job_id)],
+            args=[attempt, time.time(), ACTIVE_TTL, backend, queue, task, timeout, lease_ms],
+        ))
 
     def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
         ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
@@ -220,7 +199,7 @@ class Ledger:
         for field, value in fields.items():
             if value is not None:
                 flat += [field, value]
-        return _text(self._finish(keys=[key(job_id)], args=[state.value, ttl, time.time(), *flat]))
+        return _text(self._finish(keys=[key(job_id), lease_key(job_id)], args=[state.value, ttl, time.time(), *flat]))
 
     def succeed(self, job_id: str, result: Any, ttl: int) -> str:
         return self.set_state(job_id, TaskStatus.SUCCEEDED, result=json.dumps(result), ttl=ttl)
@@ -234,8 +213,10 @@ class Ledger:
         args = [attempt, time.time(), ttl, error_type, error, "1" if lease_gone else "0"]
         return bool(self._lose(keys=[key(job_id), lease_key(job_id)], args=args))
 
-    def lease(self, job_id: str, attempt: int) -> Lease:
-        return Lease(self.conn, job_id, attempt, lease_seconds())
+    def drop_lease(self, job_id: str) -> None:
+        """Give back the lease of a run that ended without a state change (an exception that
+        is not the task's own, such as the worker's shutdown)."""
+        self.conn.delete(lease_key(job_id))
 
     def lease_held(self, job_id: str) -> bool:
         return bool(self.conn.exists(lease_key(job_id)))

@@ -19,7 +19,8 @@ from rq.timeouts import JobTimeoutException
 from django.utils.module_loading import autodiscover_modules
 from rq.worker import DequeueStrategy, Worker
 
-from ... import custody, execution, registry
+from ... import custody, events, execution, registry
+from ... import redis as taskbridge_redis
 from .. import alias_of
 
 
@@ -84,12 +85,16 @@ class TaskbridgeJob(Job):
 class TaskbridgeWorker(Worker):
     """Always JSON; imports every app's ``tasks`` module once, before forking, so work
     horses don't re-import them per job; serves its queues round-robin, as Celery's
-    worker does, so one busy queue cannot starve the others."""
+    worker does, so one busy queue cannot starve the others. Its Redis client is
+    taskbridge's too (when it is the same database), so each work horse opens one
+    connection, not two."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("job_class", TaskbridgeJob)
         super().__init__(*args, **kwargs)
+        taskbridge_redis.adopt(self.connection)
+        events.get_logger()  # built once here, not in every work horse
         autodiscover_modules("tasks")
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
