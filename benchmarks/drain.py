@@ -9,6 +9,9 @@ sampled every 2 ms until it is empty. The rate is the jobs taken from the
 queue per second between the moment the first ``SKIP`` jobs are gone (so the
 worker's start-up and first, cold jobs are left out) and the moment the queue
 is empty. The worker is then stopped (SIGTERM) and the next variant runs.
+Over the same window, the CPU time of the worker's processes (its session:
+pool processes, work horses) is read from ``/proc``; CPU ms per job is the
+figure least disturbed by other load on a shared machine.
 
 What is compared (like with like; see docs/performance.md):
 
@@ -26,8 +29,8 @@ What is compared (like with like; see docs/performance.md):
   names taskbridge's worker and job classes), running a ``@taskbridge.task``.
 
 Both RQ workers run ``--with-scheduler`` as documented. Variants take turns
-within a round; the figure per variant is the median over rounds, and each
-ratio is the median of the per-round ratios.
+within a round, in reverse order every other round; the figure per variant is
+the median over rounds, and each ratio is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -105,8 +108,29 @@ def _queue_key(kind: str) -> str:
     return QUEUE if kind == "celery" else f"rq:queue:{QUEUE}"
 
 
-def drain_once(name: str, jobs: int, log: Path, timeout: float = 300) -> float:
-    """Jobs per second one worker of variant ``name`` takes from a backlog of ``jobs``."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(session: int) -> float:
+    """CPU seconds used so far by the processes of a session (a worker, its pool processes or
+    work horses), counting the children each has already reaped."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # field 6, the session id (after pid and comm)
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / _TICK
+
+
+def drain_once(name: str, jobs: int, log: Path, timeout: float = 300) -> tuple[float, float]:
+    """Jobs per second one worker of variant ``name`` takes from a backlog of ``jobs``, and the
+    CPU milliseconds its processes spend per job meanwhile."""
     kind, command, enqueue = VARIANTS[name]
     conn = redis.Redis.from_url(REDIS_URL)
     conn.flushdb()
@@ -123,13 +147,14 @@ def drain_once(name: str, jobs: int, log: Path, timeout: float = 300) -> float:
             length = conn.llen(key)
             now = time.perf_counter()
             if start is None and length <= jobs - SKIP:
-                start, at_start = now, length
+                start, at_start, cpu_start = now, length, session_cpu(worker.pid)
             if length == 0:
+                cpu = session_cpu(worker.pid) - cpu_start
                 break
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: worker stopped or timed out with {length} jobs left; see {log}")
             time.sleep(0.002)
-        return at_start / (now - start)
+        return at_start / (now - start), cpu / at_start * 1000
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -152,23 +177,30 @@ def main() -> None:
     log = Path(os.environ["TASKBRIDGE_EVENT_LOG"]).with_name("workers.log")
     names = [name for name in VARIANTS if options.only is None or VARIANTS[name][0] == options.only]
     rates: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(1, options.rounds + 1):
         load = os.getloadavg()[0]
-        for name in names:
-            rates[name].append(drain_once(name, options.jobs, log))
-        print(f"round {round_number} (load {load:.1f}): " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in names),
-              flush=True)
-    print(f"drain, {options.rounds} rounds of a {options.jobs}-job backlog per variant (median jobs/s):")
+        order = names if round_number % 2 else names[::-1]  # ABBA: a drift favours neither side
+        for name in order:
+            rate, cpu_ms = drain_once(name, options.jobs, log)
+            rates[name].append(rate)
+            cpu[name].append(cpu_ms)
+        print(f"round {round_number} (load {load:.1f}): "
+              + ", ".join(f"{name} {rates[name][-1]:.0f}/s {cpu[name][-1]:.1f} ms" for name in names), flush=True)
+    print(f"drain, {options.rounds} rounds of a {options.jobs}-job backlog per variant "
+          "(median jobs/s; median CPU ms per job of the worker's processes):")
     results: dict[str, float] = {}
     for name in names:
-        results[name] = statistics.median(rates[name])
-        print(f"  {LABELS[name]:<34} {results[name]:7.1f} jobs/s")
+        results[name], results[f"{name}_cpu_ms"] = statistics.median(rates[name]), statistics.median(cpu[name])
+        print(f"  {LABELS[name]:<34} {results[name]:7.1f} jobs/s {results[f'{name}_cpu_ms']:6.2f} CPU ms/job")
     for backend in ("celery", "rq"):
         if f"raw_{backend}" in rates:
             paired = [ours / raw for ours, raw in zip(rates[f"taskbridge_{backend}"], rates[f"raw_{backend}"])]
+            cpu_paired = [raw / ours for ours, raw in zip(cpu[f"taskbridge_{backend}"], cpu[f"raw_{backend}"])]
             results[f"ratio_{backend}"] = statistics.median(paired)
-            print(f"  ratio taskbridge/raw {backend}, median of {options.rounds} rounds: {results[f'ratio_{backend}']:.2f}"
-                  " (target ≥ 0.90)")
+            results[f"cpu_ratio_{backend}"] = statistics.median(cpu_paired)
+            print(f"  ratio taskbridge/raw {backend}, median of {options.rounds} rounds: {results[f'ratio_{backend}']:.2f} "
+                  f"(target ≥ 0.90); by CPU per job (raw/taskbridge): {results[f'cpu_ratio_{backend}']:.2f}")
     if options.json:
         print(json.dumps(results))
 

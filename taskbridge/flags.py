@@ -6,7 +6,8 @@ baseline, Unknown with a Percent = that share of dispatches to the candidate
 (bucketed by :func:`taskbridge.routing.bucket`). Whoever saves the flag —
 :func:`set_route` from the cockpit, a command, the guard or a test, or waffle's
 form in admin — the same signal handlers write one :class:`~.models.RouteChange`
-and one ``route.changed`` event, and invalidate this process's flag cache.
+and one ``route.changed`` event, invalidate this process's flag cache and, once
+committed, announce the change to every process (:func:`taskbridge.routing.announce_change`).
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ def _record(flag_name: str, before: str, after: str) -> RouteChange | None:
         reason=context.reason, **target,
     )
     routing.flags.invalidate()
+    transaction.on_commit(routing.announce_change)
     events.emit(
         events.ROUTE_CHANGED, flag=flag_name, **{"from": before, "to": after},
         user=user.get_username() if user else None, origin=context.origin, reason=context.reason or None, **target,
