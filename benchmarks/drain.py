@@ -128,7 +128,7 @@ def session_cpu(session: int) -> float:
     return total / _TICK
 
 
-def drain_once(name: str, jobs: int, log: Path, timeout: float = 300) -> tuple[float, float]:
+def drain_once(name: str, jobs: int, log: Path, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Jobs per second one worker of variant ``name`` takes from a backlog of ``jobs``, and the
     CPU milliseconds its processes spend per job meanwhile."""
     kind, command, enqueue = VARIANTS[name]
@@ -138,7 +138,7 @@ def drain_once(name: str, jobs: int, log: Path, timeout: float = 300) -> tuple[f
     key = _queue_key(kind)
     assert conn.llen(key) == jobs, f"{name}: {conn.llen(key)} of {jobs} jobs on {key}"
     with open(log, "ab") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=out, stderr=subprocess.STDOUT,
+        worker = subprocess.Popen(command, cwd=ROOT, env=env or os.environ, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
@@ -169,8 +169,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=400, help="backlog per drain")
     parser.add_argument("--only", choices=("rq", "celery"), help="one backend only")
+    parser.add_argument("--celery-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Celery setting for the taskbridge worker only (VALUE is JSON), e.g. worker_prefetch_multiplier=4")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args()
+    overrides = {name: json.loads(value) for name, _, value in (item.partition("=") for item in options.celery_setting)}
+    envs = {"taskbridge_celery": {**os.environ, "TASKBRIDGE_BENCH_CELERY": json.dumps(overrides)}} if overrides else {}
     set_route(QUEUE, "baseline", reason="drain benchmark: noop on Celery")
     set_route(None, "candidate", task=noop_rq.name, reason="drain benchmark: noop_rq on RQ")
     assert noop.enqueue(1, 2).backend != noop_rq.enqueue(1, 2).backend
@@ -182,7 +186,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         order = names if round_number % 2 else names[::-1]  # ABBA: a drift favours neither side
         for name in order:
-            rate, cpu_ms = drain_once(name, options.jobs, log)
+            rate, cpu_ms = drain_once(name, options.jobs, log, env=envs.get(name))
             rates[name].append(rate)
             cpu[name].append(cpu_ms)
         print(f"round {round_number} (load {load:.1f}): "
