@@ -83,6 +83,7 @@ def send(message: Message, backend_name: str) -> TaskHandle:
             subject = events.Subject(held[0], held[1], task.name, message.job_id, 1, message.correlation_id)
             events.emit(events.SKIPPED, subject, reason=f"duplicate job id (already {held[2]})")
             return TaskHandle(held[0], held[1], message.job_id)
+    handed_over = time.time()  # a worker may start the job, and say so, before send() returns
     try:
         backend.send(message, record=None if message.fixed_id else state)
     except Exception as exc:
@@ -90,6 +91,7 @@ def send(message: Message, backend_name: str) -> TaskHandle:
         raise EnqueueError(f"{task.name}: could not enqueue job {message.job_id} on {backend_name}: {exc}") from exc
     events.emit(
         events.ENQUEUED, events.Subject(backend_name, task.queue, task.name, message.job_id, 1, message.correlation_id),
+        at=handed_over,
         route=message.route,
         eta=message.eta.isoformat() if message.eta else None,
         countdown=task.countdown if message.eta and task.countdown else None,

@@ -38,7 +38,9 @@ _HOST = socket.gethostname()
 
 def _add_envelope(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     event_dict["v"] = SCHEMA_VERSION
-    event_dict["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    at = event_dict.pop("_at", None)
+    moment = dt.datetime.fromtimestamp(at, dt.timezone.utc) if at is not None else dt.datetime.now(dt.timezone.utc)
+    event_dict["timestamp"] = moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
     event_dict["pid"] = os.getpid()
     event_dict["host"] = _HOST
     return event_dict
@@ -113,9 +115,12 @@ class Subject:
         }
 
 
-def emit(event: str, subject: Subject | None = None, **fields: Any) -> None:
+def emit(event: str, subject: Subject | None = None, *, at: float | None = None, **fields: Any) -> None:
     """Write one event about ``subject`` (task events) or about ``fields`` alone
-    (``route.changed``). ``None`` values are left out so lines stay short."""
+    (``route.changed``). ``None`` values are left out so lines stay short. ``at`` (a
+    ``time.time()``) is the moment the event stands for when it is written later."""
     if subject is not None:
         fields = {**subject.fields(), **fields}
+    if at is not None:
+        fields["_at"] = at
     get_logger().msg(event, **{key: value for key, value in fields.items() if value is not None})
