@@ -163,7 +163,7 @@ def _record(flag_name: str, before: str, after: str) -> RouteChange | None:
         flag=flag_name, from_route=before, to_route=after, changed_by=user, origin=context.origin,
         reason=context.reason, **target,
     )
-    routing.flags.invalidate()
+    routing.flags.invalidate(pending=routing.outermost_transaction())
     transaction.on_commit(routing.announce_change)
     events.emit(
         events.ROUTE_CHANGED, flag=flag_name, **{"from": before, "to": after},

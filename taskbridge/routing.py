@@ -118,6 +118,7 @@ class FlagSnapshot:
         self._check_at = 0.0
         self._checks = 0
         self._listening = False
+        self._pending: object | None = None
         self._lock = threading.Lock()
 
     def _reset_after_fork(self) -> None:
@@ -125,10 +126,18 @@ class FlagSnapshot:
         self._reset()
         self._flags, self._version, self._stale = flags, version, stale  # checked at the first use
 
-    def invalidate(self) -> None:
+    def invalidate(self, pending: object | None = None) -> None:
+        """Read the flags again at the next use. ``pending``: the transaction (its outermost
+        atomic block) holding an uncommitted change of this process; the flags are read
+        again once it has ended, committed or rolled back (a commit also announces it)."""
         self._stale = True
+        if pending is not None:
+            self._pending = pending
 
     def get(self, name: str) -> FlagState | None:
+        if self._pending is not None and outermost_transaction() is not self._pending:
+            self._pending = None  # what was read inside it may never have been committed
+            self._stale = True
         if self._stale:
             self._refresh()
         elif time.monotonic() >= self._check_at:
@@ -184,6 +193,14 @@ class FlagSnapshot:
             except Exception:  # noqa: BLE001 - whatever broke the subscription, subscribe again
                 logger.debug("flag change subscription lost; subscribing again", exc_info=True)
                 time.sleep(1)
+
+
+def outermost_transaction() -> object | None:
+    """The outermost atomic block this thread's database connection is in, if any."""
+    from django.db import transaction
+
+    blocks = transaction.get_connection().atomic_blocks
+    return blocks[0] if blocks else None
 
 
 def announce_change() -> None:

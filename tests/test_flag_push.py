@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from django.db import transaction
 from waffle.models import Flag
 
 from taskbridge import conf, routing
@@ -101,3 +102,14 @@ def test_a_change_reaches_a_listening_process_by_its_announcement(worker_env):
         watcher.wait(10)
     finally:
         watcher.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_route_change_rolled_back_is_not_kept_by_the_process_that_made_it():
+    set_route("default", everyone=False)
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            set_route("default", everyone=True)
+            assert routing.route(TASK, "default", "k").backend == "rq"  # its own transaction sees it
+            raise RuntimeError("roll back")
+    assert routing.route(TASK, "default", "k").backend == "celery"
