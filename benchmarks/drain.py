@@ -10,8 +10,10 @@ queue per second between the moment the first ``SKIP`` jobs are gone (so the
 worker's start-up and first, cold jobs are left out) and the moment the queue
 is empty. The worker is then stopped (SIGTERM) and the next variant runs.
 Over the same window, the CPU time of the worker's processes (its session:
-pool processes, work horses) is read from ``/proc``; CPU ms per job is the
-figure least disturbed by other load on a shared machine.
+pool processes, work horses) and of the redis-server is read from ``/proc``;
+CPU ms per job is the figure least disturbed by other load on a shared
+machine (the redis-server's includes the benchmark's own sampling, the same
+for every variant).
 
 What is compared (like with like; see docs/performance.md):
 
@@ -111,6 +113,13 @@ def _queue_key(kind: str) -> str:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by one process (the redis-server)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def session_cpu(session: int) -> float:
     """CPU seconds used so far by the processes of a session (a worker, its pool processes or
     work horses), counting the children each has already reaped."""
@@ -128,12 +137,13 @@ def session_cpu(session: int) -> float:
     return total / _TICK
 
 
-def drain_once(name: str, jobs: int, log: Path, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[float, float]:
+def drain_once(name: str, jobs: int, log: Path, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Jobs per second one worker of variant ``name`` takes from a backlog of ``jobs``, and the
-    CPU milliseconds its processes spend per job meanwhile."""
+    CPU milliseconds its processes and the redis-server spend per job meanwhile."""
     kind, command, enqueue = VARIANTS[name]
     conn = redis.Redis.from_url(REDIS_URL)
     conn.flushdb()
+    redis_pid = int(conn.info("server")["process_id"])
     enqueue(jobs)
     key = _queue_key(kind)
     assert conn.llen(key) == jobs, f"{name}: {conn.llen(key)} of {jobs} jobs on {key}"
@@ -147,14 +157,14 @@ def drain_once(name: str, jobs: int, log: Path, timeout: float = 300, env: dict[
             length = conn.llen(key)
             now = time.perf_counter()
             if start is None and length <= jobs - SKIP:
-                start, at_start, cpu_start = now, length, session_cpu(worker.pid)
+                start, at_start, cpu_start, redis_start = now, length, session_cpu(worker.pid), process_cpu(redis_pid)
             if length == 0:
-                cpu = session_cpu(worker.pid) - cpu_start
+                cpu, redis_cpu = session_cpu(worker.pid) - cpu_start, process_cpu(redis_pid) - redis_start
                 break
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: worker stopped or timed out with {length} jobs left; see {log}")
             time.sleep(0.002)
-        return at_start / (now - start), cpu / at_start * 1000
+        return at_start / (now - start), cpu / at_start * 1000, redis_cpu / at_start * 1000
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -182,21 +192,25 @@ def main() -> None:
     names = [name for name in VARIANTS if options.only is None or VARIANTS[name][0] == options.only]
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    redis_cpu: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(1, options.rounds + 1):
         load = os.getloadavg()[0]
         order = names if round_number % 2 else names[::-1]  # ABBA: a drift favours neither side
         for name in order:
-            rate, cpu_ms = drain_once(name, options.jobs, log, env=envs.get(name))
+            rate, cpu_ms, redis_ms = drain_once(name, options.jobs, log, env=envs.get(name))
             rates[name].append(rate)
             cpu[name].append(cpu_ms)
+            redis_cpu[name].append(redis_ms)
         print(f"round {round_number} (load {load:.1f}): "
               + ", ".join(f"{name} {rates[name][-1]:.0f}/s {cpu[name][-1]:.1f} ms" for name in names), flush=True)
     print(f"drain, {options.rounds} rounds of a {options.jobs}-job backlog per variant "
-          "(median jobs/s; median CPU ms per job of the worker's processes):")
+          "(median jobs/s; median CPU ms per job of the worker's processes, and of redis-server):")
     results: dict[str, float] = {}
     for name in names:
         results[name], results[f"{name}_cpu_ms"] = statistics.median(rates[name]), statistics.median(cpu[name])
-        print(f"  {LABELS[name]:<34} {results[name]:7.1f} jobs/s {results[f'{name}_cpu_ms']:6.2f} CPU ms/job")
+        results[f"{name}_redis_cpu_ms"] = statistics.median(redis_cpu[name])
+        print(f"  {LABELS[name]:<34} {results[name]:7.1f} jobs/s {results[f'{name}_cpu_ms']:6.2f} CPU ms/job"
+              f" + redis-server {results[f'{name}_redis_cpu_ms']:5.2f}")
     for backend in ("celery", "rq"):
         if f"raw_{backend}" in rates:
             paired = [ours / raw for ours, raw in zip(rates[f"taskbridge_{backend}"], rates[f"raw_{backend}"])]
