@@ -66,10 +66,10 @@ class Watchdog:
             self._held.pop(job_id, None)
 
     def _loop(self) -> None:
-        period = lease_seconds() / 6
-        lease_ms = max(1, int(lease_seconds() * 1000))
         wake = self._wake
         while True:
+            lifetime = lease_seconds()
+            period, lease_ms = lifetime / 6, max(1, int(lifetime * 1000))
             with wake:
                 now = time.monotonic()
                 deadlines = [h.kill_at for h in self._held.values() if h.kill_at is not None]
