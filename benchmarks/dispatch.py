@@ -1,12 +1,15 @@
 """Dispatch overhead and flip-to-effect latency.
 
-    python benchmarks/dispatch.py [--turns 100] [--batch 100] [--flips 20]
+    python benchmarks/dispatch.py [--turns 100] [--batch 100] [--flips 20] [--processes 2,8] [--idle 10]
 
 Prints µs per enqueue for raw RQ, raw Celery, taskbridge→RQ and
 taskbridge→Celery against one private redis-server (no workers: enqueue cost
-only), the taskbridge/raw ratios, and the time a flag flip saved in one
-process takes to change the route seen by another process (median and max
-over --flips flips).
+only; ``--turns 0`` skips it), the taskbridge/raw ratios, and, for each
+number of routing processes in ``--processes``: the time a flag flip saved in
+this process takes to change the route seen by each of the others (median,
+p99 and max over every flip and process), and how often those processes read
+the flags from the database while nothing changes (``--idle`` seconds) and
+per flip.
 
 The four variants take turns in small batches and each ratio is the median
 of the ratios of paired batches (see ``enqueue_costs``): on a shared 2-core
@@ -110,44 +113,74 @@ import django; django.setup()
 import redis
 from taskbridge import routing
 conn = redis.Redis.from_url({url!r})
-last = None
-conn.set("bench:watcher-ready", 1)
+index, last, reads, started = {index}, None, -1, time.monotonic()
 while not conn.exists("bench:stop"):
     backend = routing.route("benchmarks.tasks.noop", "default", "key").backend
+    now = time.time()
     if backend != last:
-        conn.rpush("bench:seen", f"{{time.time()}} {{backend}}")
+        conn.rpush(f"bench:seen:{{index}}", f"{{now}} {{backend}}")
         last = backend
-    time.sleep(0.001)
+    if routing.flags.reads != reads:
+        reads = routing.flags.reads
+        conn.hset("bench:reads", index, reads)
+    if time.monotonic() - started > 2 and not conn.hexists("bench:ready", index):
+        conn.hset("bench:ready", index, 1)  # past its second version check: listening
+    time.sleep({poll})
 """
 
 
-def flip_latency(flips: int) -> dict[str, float]:
+def _total_reads(connection: redis.Redis) -> int:
+    return sum(int(value) for value in connection.hvals("bench:reads"))
+
+
+def flips_across_processes(processes: int, flips: int, idle: float, poll: float = 0.002) -> dict[str, float]:
+    """Flip-to-effect seen by ``processes`` other processes, each routing every ``poll`` s, and
+    the database reads of the flags they make while nothing changes and per flip."""
     connection = redis.Redis.from_url(REDIS_URL)
+    connection.delete("bench:stop", "bench:ready", "bench:reads", *[f"bench:seen:{i}" for i in range(processes)])
     set_flag(False)
-    watcher = subprocess.Popen([sys.executable, "-c", WATCHER.format(root=str(Path(__file__).resolve().parents[1]), url=REDIS_URL)], env=os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    watchers = [
+        subprocess.Popen([sys.executable, "-c", WATCHER.format(root=root, url=REDIS_URL, index=i, poll=poll)], env=os.environ)
+        for i in range(processes)
+    ]
     try:
-        while not connection.exists("bench:watcher-ready"):
+        while connection.hlen("bench:ready") < processes:
             time.sleep(0.05)
-        time.sleep(1)
+        before, idle_start = _total_reads(connection), time.monotonic()
+        time.sleep(idle)
+        idle_reads = (_total_reads(connection) - before) / (time.monotonic() - idle_start)
+        before = _total_reads(connection)
         flipped: list[tuple[float, str]] = []
         for index in range(flips):
             everyone = index % 2 == 0
-            before = time.time()
+            at = time.time()
             set_flag(everyone)
-            flipped.append((before, "rq" if everyone else "celery"))
-            time.sleep(1.2)
+            flipped.append((at, "rq" if everyone else "celery"))
+            time.sleep(0.6)
+        flip_reads = (_total_reads(connection) - before) / flips
         connection.set("bench:stop", 1)
-        watcher.wait(10)
+        for watcher in watchers:
+            watcher.wait(10)
     finally:
-        watcher.kill()
-    seen = [(float(t), b) for t, b in (item.decode().split() for item in connection.lrange("bench:seen", 0, -1))]
+        for watcher in watchers:
+            watcher.kill()
     latencies = []
-    for flip_time, backend in flipped:
-        first = next(t for t, b in seen if t >= flip_time and b == backend)
-        latencies.append(first - flip_time)
-    result = {"flip_median_s": statistics.median(latencies), "flip_max_s": max(latencies), "flips": flips}
-    print(f"flip-to-effect in another process over {flips} flips: median {result['flip_median_s'] * 1000:.0f} ms, "
-          f"max {result['flip_max_s'] * 1000:.0f} ms (target ≤ 1000 ms)")
+    for i in range(processes):
+        seen = [(float(t), b) for t, b in (item.decode().split() for item in connection.lrange(f"bench:seen:{i}", 0, -1))]
+        for flip_time, backend in flipped:
+            latencies.append(next(t for t, b in seen if t >= flip_time and b == backend) - flip_time)
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    result = {
+        "processes": processes, "flips": flips, "flip_median_s": statistics.median(latencies), "flip_p99_s": p99,
+        "flip_max_s": latencies[-1], "idle_reads_per_s": idle_reads, "reads_per_flip": flip_reads,
+    }
+    print(f"{processes} processes routing every {poll * 1000:g} ms, {flips} flips 0.6 s apart:")
+    print(f"  flip-to-effect over {len(latencies)} (flip, process) pairs: median {result['flip_median_s'] * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms, max {result['flip_max_s'] * 1000:.0f} ms (targets: median ≤ 100 ms, p99 ≤ 250 ms)")
+    print(f"  flag reads from the database: {idle_reads:.2f}/s over {idle:g} s without changes "
+          f"(all {processes} processes together); {flip_reads:.1f} per flip")
     return result
 
 
@@ -156,9 +189,12 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100, help="batches timed per variant")
     parser.add_argument("--batch", type=int, default=100, help="enqueues per batch")
     parser.add_argument("--flips", type=int, default=20)
+    parser.add_argument("--processes", default="2,8", help="comma-separated numbers of routing processes")
+    parser.add_argument("--idle", type=float, default=10, help="seconds without changes to count flag reads")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args()
-    results = {**enqueue_costs(options.turns, options.batch), **flip_latency(options.flips)}
+    results: dict = enqueue_costs(options.turns, options.batch) if options.turns else {}
+    results["flags"] = [flips_across_processes(int(n), options.flips, options.idle) for n in options.processes.split(",")]
     if options.json:
         print(json.dumps(results))
 

@@ -35,8 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": None,
     "QUEUE_FLAG_PREFIX": "taskbridge.queue.",
     "TASK_FLAG_PREFIX": "taskbridge.task.",
-    # How long a process may reuse a flag it read. Flips reach every process
-    # within this time plus one cache round trip.
+    # A route change is published when it commits; a process that misses the message
+    # compares the flag version in Redis at most this often, so every flip reaches every
+    # process within this time (without Redis: the flags are re-read this often).
     "FLAG_CACHE_SECONDS": 0.5,
     # Seconds a job record (state, result) is kept after the job ends.
     "RESULT_TTL": 86400,

@@ -6,7 +6,8 @@ baseline, Unknown with a Percent = that share of dispatches to the candidate
 (bucketed by :func:`taskbridge.routing.bucket`). Whoever saves the flag —
 :func:`set_route` from the cockpit, a command, the guard or a test, or waffle's
 form in admin — the same signal handlers write one :class:`~.models.RouteChange`
-and one ``route.changed`` event, and invalidate this process's flag cache.
+and one ``route.changed`` event, invalidate this process's flag cache and, once
+committed, announce the change to every process (:func:`taskbridge.routing.announce_change`).
 
 Every change made by a person or the guard passes the interlock
 (:mod:`taskbridge.interlock`) unless forced with a reason; only ``origin="code"``
@@ -219,7 +220,8 @@ def _record(flag_name: str, before: str, after: str) -> RouteChange | None:
         flag=flag_name, from_route=before, to_route=after, changed_by=user, origin=context.origin,
         reason=context.reason, forced=context.forced, **target,
     )
-    routing.flags.invalidate()
+    routing.flags.invalidate(pending=routing.outermost_transaction())
+    transaction.on_commit(routing.announce_change)
     events.emit(
         events.ROUTE_CHANGED, flag=flag_name, **{"from": before, "to": after},
         user=user.get_username() if user else None, origin=context.origin, reason=context.reason or None,

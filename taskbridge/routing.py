@@ -6,22 +6,41 @@ Yes = the candidate, No = the baseline, Unknown with a Percent = that share to
 the candidate. They are read from the database, not from
 waffle's per-request logic: waffle's percentage is a random cookie roll made
 for browsers, while a task needs a deterministic bucket so that one entity
-stays on one backend. The flags are re-read at most every
-``FLAG_CACHE_SECONDS`` per process, which bounds how long a flip takes to
-reach every web process and worker.
+stays on one backend.
+
+Each process keeps the flags in a :class:`FlagSnapshot` and reads the
+database again only when they change. A route change is announced after its
+commit (:func:`announce_change`): the flag version in Redis is incremented and
+published; a listener thread in each long-lived process marks its snapshot
+stale when the message comes, so the next dispatch re-reads the flags
+(milliseconds after the save). A process that misses the message (no
+listener yet, a dropped subscription, a short-lived process) compares the
+version key at most every ``FLAG_CACHE_SECONDS`` when it routes, so it
+converges within that bound; when Redis cannot be reached, it re-reads the
+database every ``FLAG_CACHE_SECONDS`` as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+import redis
 from django.db.models import Q
 
 from . import conf, events, flagread
+from .redis import connection
+
+logger = logging.getLogger(__name__)
+
+#: Incremented with every route change (after its commit) and published on :data:`CHANNEL`.
+VERSION_KEY = "taskbridge:flags:version"
+CHANNEL = "taskbridge:flags"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,37 +95,138 @@ def decide(flag: FlagState | None, routing_key: str, origin: str = "flag") -> Ro
 
 
 class FlagSnapshot:
-    """The taskbridge flags of this process, refreshed from the database when stale."""
+    """The taskbridge flags of this process, re-read from the database when they changed.
+
+    ``stale`` is set by :meth:`invalidate` (a change saved here, or announced by another
+    process through the listener); otherwise the Redis version key is compared at most
+    every ``FLAG_CACHE_SECONDS``. A process starts its listener at its second version
+    check, so short-lived processes (an RQ work horse, a management command) never open a
+    subscription; a forked child starts its own (threads do not survive a fork) and checks
+    the version it inherited before trusting it.
+    """
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset_after_fork)
+        #: Database reads of the flags by this process (the benchmark reports them).
+        self.reads = 0
+
+    def _reset(self) -> None:
         self._flags: dict[str, FlagState] = {}
-        self._expires = 0.0
+        self._version: bytes | None = None
+        self._stale = True
+        self._check_at = 0.0
+        self._checks = 0
+        self._listening = False
+        self._pending: object | None = None
         self._lock = threading.Lock()
 
-    def invalidate(self) -> None:
-        self._expires = 0.0
+    def _reset_after_fork(self) -> None:
+        flags, version, stale = self._flags, self._version, self._stale
+        self._reset()
+        self._flags, self._version, self._stale = flags, version, stale  # checked at the first use
+
+    def invalidate(self, pending: object | None = None) -> None:
+        """Read the flags again at the next use. ``pending``: the transaction (its outermost
+        atomic block) holding an uncommitted change of this process; the flags are read
+        again once it has ended, committed or rolled back (a commit also announces it)."""
+        self._stale = True
+        if pending is not None:
+            self._pending = pending
 
     def get(self, name: str) -> FlagState | None:
-        if time.monotonic() >= self._expires:
+        if self._pending is not None and outermost_transaction() is not self._pending:
+            self._pending = None  # what was read inside it may never have been committed
+            self._stale = True
+        if self._stale:
             self._refresh()
+        elif time.monotonic() >= self._check_at:
+            self._check()
         return self._flags.get(name)
+
+    def _check(self) -> None:
+        """The version key decides whether the database must be read again."""
+        self._checks += 1
+        if self._checks >= 2 and not self._listening:
+            self._listen()
+        try:
+            current = connection().get(VERSION_KEY)
+        except redis.RedisError:
+            self._refresh()  # no version to compare: read the database, as often as before
+            return
+        if current != self._version:
+            self._refresh()
+        else:
+            self._check_at = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
 
     def _refresh(self) -> None:
         from waffle import get_waffle_flag_model
 
         with self._lock:
-            if time.monotonic() < self._expires:
-                return
+            self._stale = False  # before reading, so a change announced meanwhile is read next time
+            try:
+                version = connection().get(VERSION_KEY)
+            except redis.RedisError:
+                version = None
             ours = Q(name__startswith=conf.option("QUEUE_FLAG_PREFIX")) | Q(name__startswith=conf.option("TASK_FLAG_PREFIX"))
             try:
                 rows = flagread.read(lambda: list(get_waffle_flag_model().objects.filter(ours).values_list("name", "everyone", "percent")))
             except flagread.FlagReadError as exc:
-                # Route by the last flags read rather than hang or fail the dispatch; say so.
-                self._expires = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
+                # Route by the last flags read rather than hang or fail the dispatch; say so, and
+                # try again at the next version check (the version kept is the old one).
+                self._check_at = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
                 events.emit(events.ROUTE_STALE, error=str(exc), flags=len(self._flags))
                 return
             self._flags = {name: FlagState(name, everyone, percent) for name, everyone, percent in rows}
-            self._expires = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
+            self._version = version
+            self.reads += 1
+            self._check_at = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
+
+    def _listen(self) -> None:
+        self._listening = True
+        threading.Thread(target=self._listener, name="taskbridge-flags", daemon=True).start()
+
+    def _listener(self) -> None:
+        """Marks the snapshot stale for every announced change; reconnects after an error
+        (changes missed meanwhile are caught by the version check)."""
+        while True:
+            # Its own client, without the read timeout of taskbridge's (a subscription waits for
+            # hours between messages); health checks notice a dead server instead.
+            client = redis.Redis.from_url(
+                conf.option("REDIS_URL"), socket_connect_timeout=float(conf.option("REDIS_TIMEOUT")), health_check_interval=30,
+            )
+            try:
+                with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    pubsub.subscribe(CHANNEL)
+                    for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._stale = True
+            except Exception:  # noqa: BLE001 - whatever broke the subscription, subscribe again
+                logger.debug("flag change subscription lost; subscribing again", exc_info=True)
+                time.sleep(1)
+
+
+def outermost_transaction() -> object | None:
+    """The outermost atomic block this thread's database connection is in, if any."""
+    from django.db import transaction
+
+    blocks = transaction.get_connection().atomic_blocks
+    return blocks[0] if blocks else None
+
+
+def announce_change() -> None:
+    """Tell every process that a route changed: called once the change is committed. This
+    process's snapshot is stale at once; a failure to reach Redis only delays the others
+    until their next database read."""
+    flags.invalidate()
+    try:
+        with connection().pipeline(transaction=True) as pipe:
+            pipe.incr(VERSION_KEY)
+            pipe.publish(CHANNEL, b"changed")
+            pipe.execute()
+    except redis.RedisError:
+        logger.warning("could not announce a route change in Redis; other processes re-read the flags "
+                       "within FLAG_CACHE_SECONDS once it is reachable", exc_info=True)
 
 
 flags = FlagSnapshot()

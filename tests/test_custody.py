@@ -82,6 +82,7 @@ def test_a_stalled_database_falls_back_to_the_last_flags(transactional_db, event
         locker = sqlite3.connect(db_connection.settings_dict["NAME"], timeout=0)
         locker.execute("BEGIN EXCLUSIVE")
         try:
+            routing.flags.invalidate()  # a change announced: the flags must be read again now
             started = time.monotonic()
             decided = routing.route("x.y", "default", "k")
             waited = time.monotonic() - started

@@ -37,14 +37,15 @@ def settings_for_celery() -> dict[str, Any]:
         # these are the fallback for tasks declared without taskbridge.
         "task_soft_time_limit": queues["default"].timeout if "default" in queues else longest,
         "task_time_limit": (queues["default"].timeout if "default" in queues else longest) + conf.option("HARD_TIMEOUT_GRACE"),
-        "task_track_started": True,
+        # Each choice below is explained, with its measured cost, in docs/performance.md
+        # ("Celery settings").
         # Acknowledged once the job has run: a worker killed before that leaves the message in
         # kombu's unacked hash, where the reconciler finds it (taskbridge.backends.celery.custody).
         # A pool process that dies mid-job still has its message acknowledged (reject_on_worker_lost
         # stays off); the ledger fails or re-runs the job (docs/parity.md).
         "task_acks_late": True,
         "worker_prefetch_multiplier": 1,
-        "worker_max_tasks_per_child": 50,
+        "worker_max_memory_per_child": 512 * 1024,  # KiB: a pool process is replaced once it grew past 512 MiB
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
         # Redis redelivers unacknowledged messages after this; it must exceed the

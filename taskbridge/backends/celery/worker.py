@@ -61,6 +61,14 @@ def _time_limits(task: Task) -> dict[str, int]:
     return {"soft_time_limit": task.effective_timeout, "time_limit": task.effective_timeout + conf.option("HARD_TIMEOUT_GRACE")}
 
 
+#: A successful run's result and its start are kept in the ledger (``execution.run``), which is
+#: what ``TaskHandle.status()`` and ``result()`` read first; Celery's result backend adds only
+#: what the ledger may lack: failures and revocations stored by the worker's main process.
+#: Storing the result a second time (and a STARTED state, ``task_track_started``) cost a GET,
+#: a SET and a PUBLISH each per job (docs/performance.md, "drain").
+_RESULTS = {"ignore_result": True, "store_errors_even_if_ignored": True, "track_started": False}
+
+
 def register(task: Task) -> None:
     """Register ``task`` with Celery under its dotted name (with its time limits)."""
 
@@ -71,7 +79,7 @@ def register(task: Task) -> None:
     run.__qualname__ = task.func.__qualname__
     run.__module__ = task.func.__module__
     run.__doc__ = task.func.__doc__
-    shared_task(name=task.name, bind=True, max_retries=None, typing=False, **_time_limits(task))(run)
+    shared_task(name=task.name, bind=True, max_retries=None, typing=False, **_RESULTS, **_time_limits(task))(run)
 
 
 registry.subscribe(register)

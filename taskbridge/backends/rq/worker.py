@@ -23,7 +23,8 @@ from rq.worker import DequeueStrategy, Worker
 from rq import worker_registration
 import redis
 
-from ... import custody, execution, presence, registry
+from ... import custody, events, execution, presence, registry, stream
+from ... import redis as taskbridge_redis
 from .. import alias_of
 
 
@@ -141,7 +142,9 @@ class TaskbridgeWorker(Worker):
     horses don't re-import them per job; serves its queues round-robin, as Celery's
     worker does, so one busy queue cannot starve the others; never loses a job between
     dequeue and start (:class:`TaskbridgeQueue`); says it is alive, and which job it holds,
-    every few seconds (:mod:`taskbridge.presence`); rides out a Redis restart."""
+    every few seconds (:mod:`taskbridge.presence`); rides out a Redis restart. Its Redis
+    client is taskbridge's too (when it is the same database), so each work horse opens one
+    connection, not two."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
@@ -149,6 +152,8 @@ class TaskbridgeWorker(Worker):
         super().__init__(*args, **kwargs)
         self.queue_class = TaskbridgeQueue  # after RQ checked django-rq's queues against its own class
         self._holding: str | None = None
+        taskbridge_redis.adopt(self.connection)
+        events.get_logger()  # built once here, not in every work horse
         autodiscover_modules("tasks")
 
     def _presence(self) -> presence.Presence:

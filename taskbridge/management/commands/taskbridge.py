@@ -89,7 +89,7 @@ class Command(BaseCommand):
         subparsers = parser.add_subparsers(dest="subcommand", required=True, parser_class=type(parser))
         self._loaded = self._modules()
         for name, module in sorted(self._loaded.items()):
-            sub = subparsers.add_parser(name, help=module.__doc__.strip().splitlines()[0], called_from_command_line=getattr(parser, "called_from_command_line", None))
+            sub = subparsers.add_parser(name, help=module.__doc__.strip().splitlines()[0].replace("%", "%%"), called_from_command_line=getattr(parser, "called_from_command_line", None))
             module.add_arguments(sub)
 
     def execute(self, *args: Any, **options: Any) -> Any:
