@@ -9,12 +9,8 @@ adapters in ``taskbridge.backends``.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
 import time
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import arguments, conf, correlation, events
 from .context import TaskContext, _current
@@ -35,31 +31,21 @@ DEFAULT_MAX_RETRIES = 3
 
 def run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob) -> Any:
     """Run one attempt of a job, holding its lease (taken in the step that marks the job
-    started) and, in a worker's job process, under its hard time limit."""
+    started, renewed by this process's :mod:`~taskbridge.watchdog`) and, in a worker's job
+    process, under its hard time limit.
+
+    The hard limit is the last resort for a task that swallows its timeout exception: its
+    process is killed once ``timeout + HARD_TIMEOUT_GRACE`` (+1 s, so Celery's own hard
+    limit, the same figure, normally comes first) has passed, and the worker records the
+    job as failed with ``timeout`` (:func:`taskbridge.custody.job_lost`). RQ's own last
+    resort comes only 60 s after the timeout; this makes both backends stop such a task
+    at the same time."""
+    kill_after = task.effective_timeout + conf.option("HARD_TIMEOUT_GRACE") + 1 if job.kill_past_hard_limit else None
     with ledger().lease(job.job_id) as lease:
-        if not job.kill_past_hard_limit:
-            return _run(task, args, kwargs, job, lease)
-        with _hard_limit(task.effective_timeout):
-            return _run(task, args, kwargs, job, lease)
+        return _run(task, args, kwargs, job, lease, kill_after)
 
 
-@contextmanager
-def _hard_limit(timeout: int) -> Iterator[None]:
-    """The last resort for a task that swallows its timeout exception: its process is killed
-    once ``timeout + HARD_TIMEOUT_GRACE`` (+1 s, so Celery's own hard limit, the same
-    figure, normally comes first) has passed, and the worker records the job as
-    failed with ``timeout`` (:func:`taskbridge.custody.job_lost`). RQ's own last resort comes only 60 s
-    after the timeout; this makes both backends stop such a task at the same time."""
-    timer = threading.Timer(timeout + conf.option("HARD_TIMEOUT_GRACE") + 1, os.kill, (os.getpid(), signal.SIGKILL))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob, lease: Lease) -> Any:
+def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: RunningJob, lease: Lease, kill_after: float | None) -> Any:
     ctx = TaskContext(task.name, job.job_id, job.backend, job.queue, job.attempt, job.correlation_id)
     before = ledger().begin(
         job.job_id, job.attempt, job.backend, job.queue, task.name, task.effective_timeout, lease,
@@ -74,7 +60,7 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
     if before == "lost":
         job_lost(job.job_id, "delivered again after the run holding it died", lease_gone=True)
         return None
-    lease.hold()
+    lease.hold(kill_after)
     started = time.time()
     events.emit(events.STARTED, ctx.subject, wait_ms=events.ms(max(0.0, started - job.due_at)))
     context_token = _current.set(ctx)

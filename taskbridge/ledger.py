@@ -13,7 +13,6 @@ job ends once. While a job runs, the process running it renews a lease
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import redis
 from . import conf
 from .redis import connection
 from .states import TaskStatus
+from .watchdog import watchdog
 
 KEY_PREFIX = "taskbridge:job:"
 LEASE_PREFIX = "taskbridge:lease:"
@@ -242,34 +242,28 @@ def lease_seconds() -> float:
 class Lease:
     """Held by the run of a job while it runs: taken by :meth:`Ledger.begin` in the same
     step that marks the job started (so a second delivery of the job cannot take it too),
-    then renewed by a daemon thread every sixth of its lifetime. When the process dies with
-    its worker (OOM, node loss), no one is left to say so; the lease running out is how the
-    job's death gets noticed (the reconciler, :meth:`taskbridge.handle.TaskHandle.status`)."""
+    then renewed by this process's :mod:`~taskbridge.watchdog` every sixth of its lifetime.
+    When the process dies with its worker (OOM, node loss), no one is left to say so; the
+    lease running out is how the job's death gets noticed (the reconciler,
+    :meth:`taskbridge.handle.TaskHandle.status`)."""
 
     def __init__(self, ledger: Ledger, job_id: str, seconds: float) -> None:
         self.ledger, self.key, self.ms = ledger, lease_key(job_id), max(1, int(seconds * 1000))
         self.token = uuid.uuid4().hex
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"taskbridge-lease-{job_id}", daemon=True)
+        self._held = False
 
-    def hold(self) -> None:
-        """Start renewing (once :meth:`Ledger.begin` took the lease)."""
-        self._thread.start()
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self.ms / 6000):
-            try:
-                self.ledger._renew(keys=[self.key], args=[self.token, self.ms])
-            except redis.RedisError:
-                pass  # the next renewal tries again; the lease outlives a few misses
+    def hold(self, kill_after: float | None = None) -> None:
+        """Start renewing (once :meth:`Ledger.begin` took the lease); with ``kill_after``, the
+        process is killed that many seconds from now unless the run ends first."""
+        watchdog.hold(self, kill_after)
+        self._held = True
 
     def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(1)
+        if self._held:
+            watchdog.release(self)
         try:
             self.ledger._release(keys=[self.key], args=[self.token])
         except redis.RedisError:
