@@ -149,25 +149,19 @@ class FlagSnapshot:
         self._checks += 1
         if self._checks >= 2 and not self._listening:
             self._listen()
-        try:
-            current = connection().get(VERSION_KEY)
-        except redis.RedisError:
-            self._refresh()  # no version to compare: read the database, as often as before
-            return
-        if current != self._version:
-            self._refresh()
+        current = _version()
+        if current is None or current != self._version:
+            self._refresh(current)  # no version to compare: read the database, as often as before
         else:
             self._check_at = time.monotonic() + conf.option("FLAG_CACHE_SECONDS")
 
-    def _refresh(self) -> None:
+    def _refresh(self, version: bytes | None | object = ...) -> None:
         from waffle import get_waffle_flag_model
 
         with self._lock:
             self._stale = False  # before reading, so a change announced meanwhile is read next time
-            try:
-                version = connection().get(VERSION_KEY)
-            except redis.RedisError:
-                version = None
+            if version is ...:
+                version = _version()
             ours = Q(name__startswith=conf.option("QUEUE_FLAG_PREFIX")) | Q(name__startswith=conf.option("TASK_FLAG_PREFIX"))
             try:
                 rows = flagread.read(lambda: list(get_waffle_flag_model().objects.filter(ours).values_list("name", "everyone", "percent")))
@@ -204,6 +198,25 @@ class FlagSnapshot:
             except Exception:  # noqa: BLE001 - whatever broke the subscription, subscribe again
                 logger.debug("flag change subscription lost; subscribing again", exc_info=True)
                 time.sleep(1)
+
+
+#: How long the dispatch path waits for the flags' version: a stalled Redis must not add a
+#: whole ``REDIS_TIMEOUT`` to every dispatch for what only decides whether to read the database.
+VERSION_TIMEOUT = 0.25
+_version_client: tuple[str, redis.Redis] | None = None
+
+
+def _version() -> bytes | None:
+    """The flags' version in Redis, or ``None`` when Redis does not answer within :data:`VERSION_TIMEOUT`."""
+    global _version_client
+    url = conf.option("REDIS_URL")
+    if _version_client is None or _version_client[0] != url:
+        client = redis.Redis.from_url(url, socket_timeout=VERSION_TIMEOUT, socket_connect_timeout=VERSION_TIMEOUT)
+        _version_client = (url, client)
+    try:
+        return _version_client[1].get(VERSION_KEY) or b"0"
+    except redis.RedisError:
+        return None
 
 
 def outermost_transaction() -> object | None:

@@ -85,8 +85,9 @@ def _review_and_confirm(browser, target: str, percent: str = "", reason: str = "
 
 
 def test_an_operator_moves_validation_watches_it_live_and_is_stopped_by_the_interlock(
-    cockpit_server, browser, workers, worker_env, artifacts,
+    cockpit_server, browser, workers, worker_env, artifacts, redis_conn,
 ):
+    redis_conn.delete("taskbridge:guard:lease", "taskbridge:guard:state")  # what a guard test before this left
     _user("operator", *PERMISSIONS)
     _log_in(browser, cockpit_server, "operator")
 
