@@ -40,7 +40,7 @@ def report():
 
 def test_counts_rates_and_percentiles_per_backend(report):
     celery = figures(report, PODCAST, "celery")
-    assert celery.counts() == {"enqueued": 7, "started": 6, "succeeded": 3, "failed": 1, "retried": 1, "cancelled": 1, "skipped": 0}
+    assert celery.counts() == {"enqueued": 7, "moved_in": 0, "moved_out": 0, "started": 6, "succeeded": 3, "failed": 1, "retried": 1, "cancelled": 1, "skipped": 0}
     assert celery.success_rate == 0.75
     assert (celery.duration.count, celery.duration.p50, celery.duration.p95, celery.duration.p99) == (3, 2000, 3000, 3000)
     assert (celery.wait.count, celery.wait.p50, celery.wait.p95) == (6, 200, 1000)
@@ -49,7 +49,7 @@ def test_counts_rates_and_percentiles_per_backend(report):
     assert celery.cancel_phases == [("queued", 1)]
 
     rq = figures(report, PODCAST, "rq")
-    assert rq.counts() == {"enqueued": 7, "started": 5, "succeeded": 4, "failed": 2, "retried": 0, "cancelled": 0, "skipped": 2}
+    assert rq.counts() == {"enqueued": 7, "moved_in": 0, "moved_out": 0, "started": 5, "succeeded": 4, "failed": 2, "retried": 0, "cancelled": 0, "skipped": 2}
     assert rq.success_rate == pytest.approx(4 / 6)
     assert (rq.duration.count, rq.duration.p50, rq.duration.p95, rq.duration.p99) == (4, 500, 5000, 5000)
     assert (rq.wait.count, rq.wait.p50, rq.wait.p95) == (5, 100, 400)
@@ -208,7 +208,7 @@ def test_since_and_until_select_events_but_jobs_keep_their_later_events():
     report = analyse(log.lines, now=epoch(NOW), since=epoch(0), until=epoch(10))
     celery = figures(report, PODCAST, "celery")
     # c1 (enqueued 0, started 1, succeeded 2) and c6 (enqueued 0) are in [0, 10); c2 is enqueued at 10
-    assert celery.counts() == {"enqueued": 2, "started": 1, "succeeded": 1, "failed": 0, "retried": 0, "cancelled": 0, "skipped": 0}
+    assert celery.counts() == {"enqueued": 2, "moved_in": 0, "moved_out": 0, "started": 1, "succeeded": 1, "failed": 0, "retried": 0, "cancelled": 0, "skipped": 0}
     rq = figures(report, PODCAST, "rq")
     # r1..r6 enqueued; r2 succeeds at 10.4, outside the window, yet r2 is not stranded
     assert rq.enqueued == 6 and rq.succeeded == 3

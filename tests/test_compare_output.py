@@ -60,7 +60,7 @@ def test_json_output_has_the_documented_keys_and_figures(log_file: Path):
     rq = next(row for row in podcast["backends"] if row["backend"] == "rq")
     assert rq == {
         "queue": PODCAST, "backend": "rq", "period": "all",
-        "enqueued": 7, "started": 5, "succeeded": 4, "failed": 2, "retried": 0, "cancelled": 0, "skipped": 2,
+        "enqueued": 7, "moved_in": 0, "moved_out": 0, "started": 5, "succeeded": 4, "failed": 2, "retried": 0, "cancelled": 0, "skipped": 2,
         "success_rate": 4 / 6,
         "duration_ms": {"count": 4, "p50": 500.0, "p95": 5000.0, "p99": 5000.0},
         "wait_ms": {"count": 5, "p50": 100.0, "p95": 400.0},

@@ -4,6 +4,9 @@ These need a job's events joined by job id, which :class:`~.reader.Partial`
 has already done whatever order the lines came in. A job belongs to the
 window when its first ``task.enqueued`` does; a job whose enqueue is not in
 the log at all is counted (``without_enqueue``) but never called stranded.
+A moved job belongs to the backend (and queue) of its latest ``task.moved``
+and is due no earlier than that move: the backend it left cannot lose it, and
+the one it went to had it only from then.
 ``task.skipped`` events create no job: a skipped dispatch (duplicate job id,
 a periodic tick another backend owns) never queued anything.
 """
@@ -92,6 +95,9 @@ def find_jobs(part: Partial, now: float, horizon: float, since: float = -math.in
         if not since <= at < until:
             continue
         due = max(due, part.retry_due.get(job_id, -math.inf))
+        move = part.moves.get(job_id)
+        if move is not None:
+            due, group = max(due, move[1]), move[2]
         queue, task, backend = group
         if now - due > horizon:
             stranded.append(StrandedJob(job_id, queue, task, backend, at, due, now - at, job_id in part.started))
@@ -107,7 +113,7 @@ def find_jobs(part: Partial, now: float, horizon: float, since: float = -math.in
                 continue
         elif not any(math.isnan(at) or since <= at < until for at, _ in extra):
             continue
-        group: Group = first[2] if first is not None else succeeded[job_id]
+        group: Group = part.moves[job_id][2] if job_id in part.moves else (first[2] if first is not None else succeeded[job_id])
         backends = tuple(sorted({succeeded[job_id][2], *(other[2] for _, other in extra)}))
         duplicates.append(DuplicateJob(job_id, group[0], group[1], backends, 1 + len(extra)))
     duplicates.sort(key=lambda job: (job.queue, job.job_id))
@@ -118,5 +124,6 @@ def find_jobs(part: Partial, now: float, horizon: float, since: float = -math.in
         len(succeeded) - sum(map(was_enqueued, succeeded))
         + sum(1 for job_id in ended if job_id not in enqueued and job_id not in succeeded)
         + len(part.started) - sum(map(was_enqueued, part.started))
+        + sum(1 for job_id in part.moves if not (job_id in enqueued or job_id in succeeded or job_id in ended or job_id in part.started))
     )
     return JobFindings(in_window, stranded, pending, duplicates, orphans)

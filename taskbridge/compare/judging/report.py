@@ -20,7 +20,7 @@ from ..times import format_iso
 from .verdict import Verdict
 
 REPORT_SCHEMA = "taskbridge.compare.report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: moved_in / moved_out figures; a moved job's stranded / pending backend is the one it moved to
 
 ALL = "all"
 BEFORE = "before"

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Iterable, Sequence
 
-from ..reading.reader import CANCEL, ENQ, FAIL, KINDS, RETRY, SKIP, START, SUCC
+from ..reading.reader import CANCEL, ENQ, FAIL, MOVE_IN, MOVE_OUT, RETRY, SERIES_KINDS, SKIP, START, SUCC
 
-COUNT_NAMES = {ENQ: "enqueued", START: "started", SUCC: "succeeded", FAIL: "failed", RETRY: "retried", CANCEL: "cancelled", SKIP: "skipped"}
+COUNT_NAMES = {
+    ENQ: "enqueued", MOVE_IN: "moved_in", MOVE_OUT: "moved_out", START: "started", SUCC: "succeeded",
+    FAIL: "failed", RETRY: "retried", CANCEL: "cancelled", SKIP: "skipped",
+}
 TERMINAL_OUTCOMES = (SUCC, FAIL, CANCEL)
 
 
@@ -100,13 +103,17 @@ class Figures:
     """What happened in one slice of the log.
 
     Counts are of events, so a job retried twice adds three ``started`` and two
-    ``retried``. ``success_rate`` is succeeded / (succeeded + failed);
+    ``retried``. ``moved_in`` / ``moved_out`` count ``task.moved`` events to and
+    from this backend: enqueued + moved in − moved out is the number of jobs
+    that ended here or still wait here. ``success_rate`` is succeeded / (succeeded + failed);
     cancelled and skipped jobs are neither. ``duration`` is the run time of
     successful attempts (``duration_ms`` of ``task.succeeded``), ``wait`` the
     queue time of every start (``wait_ms`` of ``task.started``).
     """
 
     enqueued: int
+    moved_in: int
+    moved_out: int
     started: int
     succeeded: int
     failed: int
@@ -156,7 +163,7 @@ def _finite(values: Iterable[float]) -> list[float]:
 class Sample:
     """Raw numbers of some series in a time range, mergeable before figures are taken."""
 
-    counts: list[int] = field(default_factory=lambda: [0] * len(KINDS))
+    counts: list[int] = field(default_factory=lambda: [0] * SERIES_KINDS)
     durations: list[float] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
     labels: dict[int, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in (FAIL, RETRY, SKIP, CANCEL)})
@@ -193,6 +200,8 @@ class Sample:
 
         return Figures(
             enqueued=self.counts[ENQ],
+            moved_in=self.counts[MOVE_IN],
+            moved_out=self.counts[MOVE_OUT],
             started=self.counts[START],
             succeeded=succeeded,
             failed=failed,

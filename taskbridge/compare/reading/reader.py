@@ -35,6 +35,7 @@ from taskbridge.events import (
     ENQUEUED,
     EVENT_NAMES,
     FAILED,
+    MOVED,
     RETRYING,
     ROUTE_CHANGED,
     SCHEMA_VERSION,
@@ -51,7 +52,11 @@ KINDS = (ENQUEUED, STARTED, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED)
 ENQ, START, RETRY, SUCC, FAIL, CANCEL, SKIP = range(len(KINDS))
 KIND_OF = {name: index for index, name in enumerate(KINDS)}
 TERMINAL_KINDS = frozenset(KIND_OF[name] for name in TERMINAL_EVENTS)
-NOT_ANALYSED = frozenset(EVENT_NAMES - set(KINDS) - {ROUTE_CHANGED})
+#: Series kinds after :data:`KINDS`, filled from ``task.moved`` by the slow branch: a move is
+#: counted into the backend it went to and out of the one it left.
+MOVE_IN, MOVE_OUT = len(KINDS), len(KINDS) + 1
+SERIES_KINDS = len(KINDS) + 2
+NOT_ANALYSED = frozenset(EVENT_NAMES - set(KINDS) - {ROUTE_CHANGED, MOVED})
 if TERMINAL_KINDS != {SUCC, FAIL, CANCEL}:
     raise ImportError("taskbridge.events.TERMINAL_EVENTS changed; compare's job tracking must follow it")
 
@@ -65,6 +70,7 @@ BATCH_CHARS = 32 * 1024  # about 100 lines: the parsed batch stays in the CPU ca
 INVALID_UTF8 = "\udcff"  # prefix :mod:`.sources` puts on a line that was not UTF-8: a lone surrogate, which no decoded text holds
 
 Group = tuple[str, str, str]  # (queue, task, backend)
+Move = tuple[float, float, Group]  # (moved at, due at, group moved to)
 RouteChange = tuple[float, "str | None", "str | None", "str | None", "str | None", "str | None", "str | None"]
 
 _INF = math.inf
@@ -103,14 +109,17 @@ class Partial:
       partial knows, no terminal event (only an unfinished job needs it: was
       it lost in the queue or while running?);
     * ``retry_due``: job id → latest time a retry was due (retrying time +
-      countdown), which can push a job's stranded horizon later.
+      countdown), which can push a job's stranded horizon later;
+    * ``moves``: job id → its latest ``task.moved`` (by time) as (move time,
+      due time, group it moved to): a moved job belongs to the backend it was
+      last moved to, and is due no earlier than its move.
     """
 
     __slots__ = (
         "lines", "blank", "malformed", "examples", "unknown", "newer", "not_analysed",
         "filtered_out", "outside_window", "first_at", "last_at", "series", "groups",
         "enqueued", "enqueue_at", "enqueue_due", "enqueue_group",
-        "succeeded", "extra_successes", "ended", "started", "retry_due", "route_changes",
+        "succeeded", "extra_successes", "ended", "started", "retry_due", "moves", "route_changes",
     )
 
     def __init__(self) -> None:
@@ -137,6 +146,7 @@ class Partial:
         self.ended: dict[str, int] = {}
         self.started: set[str] = set()
         self.retry_due: dict[str, float] = {}
+        self.moves: dict[str, Move] = {}
         self.route_changes: list[RouteChange] = []
 
     @property
@@ -164,6 +174,12 @@ class Partial:
         """An enqueue the hot loop did not take: the job id was enqueued before."""
         row = self.enqueued[job_id]
         self.set_enqueue(row, *_earliest_enqueue(self.enqueue_of(job_id), (at, due, group)))
+
+    def add_move(self, job_id: str, move: Move) -> None:
+        """Keep the job's latest move; ties (same time) go to the greater tuple, so the result does not depend on order."""
+        known = self.moves.get(job_id)
+        if known is None or move > known:
+            self.moves[job_id] = move
 
     def merge(self, other: Partial, line_offset: int = 0) -> None:
         """Fold ``other`` (a later block of the same or another source) into this one."""
@@ -211,6 +227,8 @@ class Partial:
         for job_id in self.retry_due.keys() & other.retry_due.keys():
             other.retry_due[job_id] = max(self.retry_due[job_id], other.retry_due[job_id])
         self.retry_due.update(other.retry_due)
+        for job_id, move in other.moves.items():
+            self.add_move(job_id, move)
         self.route_changes.extend(other.route_changes)
 
 
@@ -460,6 +478,8 @@ def _parse_batches(batches: Iterator[list[Any]], spec: ParseSpec, source: str, p
         note_time(at)
         if name == ROUTE_CHANGED:
             part.route_changes.append(_route_change(event, at))
+        elif name == MOVED:
+            moved(event, at, lineno)
         elif name in NOT_ANALYSED:
             part.not_analysed[name] += 1
         elif name not in KIND_OF:
@@ -470,6 +490,36 @@ def _parse_batches(batches: Iterator[list[Any]], spec: ParseSpec, source: str, p
                     part.reject(f"missing {key}", source, lineno)
                     return
             part.reject(_INVALID, source, lineno)
+
+    def moved(event: dict[str, Any], at: float, lineno: int) -> None:
+        """A ``task.moved``: rare, so it is read here rather than by a kind in the hot loop."""
+        nonlocal filtered_out, outside_window
+        fields = []
+        for key in ("queue", "task", "backend", "from", "job_id"):
+            if key not in event:
+                part.reject(f"missing {key}", source, lineno)
+                return
+            value = event[key]
+            if value.__class__ is not str:
+                part.reject(_INVALID, source, lineno)
+                return
+            fields.append(value)
+        queue, task, target, origin, job_id = fields
+        if not (queue_ok(queue) and task_ok(task)):
+            filtered_out += 1
+            return
+        group = groups.setdefault((queue, task, target), (queue, task, target))
+        eta = parse_timestamp(event["eta"]) if event.get("eta") is not None else None
+        part.add_move(same_id(job_id, job_id), (at, at if eta is None else max(at, eta), group))
+        if not since <= at < until:
+            outside_window += 1
+            return
+        for kind, backend in ((MOVE_IN, target), (MOVE_OUT, origin)):
+            stored = series.get((kind, queue, task, backend))
+            if stored is None:
+                stored = series[(kind, queue, task, backend)] = (array("d"), None, None)
+                groups.setdefault((queue, task, backend), (queue, task, backend))
+            stored[0].append(at)
 
     def note_time(at: float) -> None:
         nonlocal first_at, last_at

@@ -9,7 +9,7 @@ from ..judging.report import ALL, Report, Row
 from ..judging.verdict import Side
 from ..times import format_duration
 
-FIGURE_HEADERS = ["enq", "started", "succeeded", "failed", "retried", "cancelled", "skipped", "success", "dur p50", "dur p95", "dur p99", "wait p50", "wait p95"]
+FIGURE_HEADERS = ["enq", "moved in", "moved out", "started", "succeeded", "failed", "retried", "cancelled", "skipped", "success", "dur p50", "dur p95", "dur p99", "wait p50", "wait p95"]
 
 
 @dataclass
@@ -29,6 +29,8 @@ def _figure_cells(row: Row) -> list[str]:
     figures = row.figures
     return [
         fmt.count(figures.enqueued),
+        fmt.count(figures.moved_in),
+        fmt.count(figures.moved_out),
         fmt.count(figures.started),
         fmt.count(figures.succeeded),
         fmt.count(figures.failed),
