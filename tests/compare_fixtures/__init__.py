@@ -11,6 +11,7 @@ from taskbridge.events import (
     CANCELLED,
     ENQUEUED,
     FAILED,
+    MOVED,
     RETRYING,
     ROUTE_CHANGED,
     SCHEMA_VERSION,
@@ -46,6 +47,10 @@ class Log:
 
     def enqueue(self, at: float, job_id: str, queue: str, task: str, backend: str, **fields: Any) -> None:
         self.task(ENQUEUED, at, job_id, queue, task, backend, route=f"{backend}:flag-everyone", **fields)
+
+    def move(self, at: float, job_id: str, queue: str, task: str, source: str, target: str, generation: int = 1, state: str = "queued", **fields: Any) -> None:
+        """``task.moved`` as ``taskbridge.move`` writes it: ``backend`` is where the job goes, ``from`` where it was."""
+        self.task(MOVED, at, job_id, queue, task, target, state=state, generation=generation, **{"from": source}, **fields)
 
     def run(self, at: float, job_id: str, queue: str, task: str, backend: str, wait_ms: float, duration_ms: float, attempt: int = 1) -> float:
         """Started at ``at``, succeeded ``duration_ms`` later; returns the end time."""
