@@ -162,7 +162,7 @@ def generate(path: Path, events: int, seed: int = 7) -> int:
         for index in range(4):
             out.line('{"event": "task.succeeded", "v": 1, "timestamp": "2025-11-28T')  # a line cut short by a killed writer
         for index in range(4):
-            out.line(f'{{"event": "task.succeeded", "v": 2, "timestamp": "{_stamp(start + index)}", "job_id": "v2-{index}"}}')
+            out.line(f'{{"event": "task.succeeded", "v": {SCHEMA_VERSION + 1}, "timestamp": "{_stamp(start + index)}", "job_id": "newer-{index}"}}')
         for index in range(4):
             out.line(f'{{"event": "task.teleported", "v": 1, "timestamp": "{_stamp(start + index)}"}}')
         out.flush()
