@@ -168,24 +168,12 @@ def test_demo_with_embedded_redis(tmp_path):
 
 
 @pytest.mark.integration
-def test_demo_with_redis_url(tmp_path):
-    """REDIS_URL set and reachable: the demo uses that server, and leaves it running."""
-    server = start_redis()
-    try:
-        result, summary = run_demo(tmp_path, demo_env(REDIS_URL=server.url))
-        assert f"REDIS_URL {server.url}" in result.stdout
-        assert "embedded" not in result.stdout
-        check_run(result, summary, tmp_path / "demo-out")
-        assert server.process.poll() is None, "the demo must not stop a Redis it did not start"
-    finally:
-        server.stop()
-
-
-@pytest.mark.integration
-def test_demo_interrupted_leaves_nothing_behind(tmp_path):
-    """Ctrl-C in the middle of a stage stops every process the demo started."""
+def test_demo_on_a_redis_url_interrupted_leaves_nothing_behind_but_that_redis(tmp_path):
+    """REDIS_URL set: the demo uses that server, not an embedded one. Ctrl-C in the middle of
+    a stage stops every process the demo started, and leaves the Redis it did not start running."""
     out = tmp_path / "demo-out"
-    process = subprocess.Popen(demo_command(out), cwd=ROOT, env=demo_env(), stdout=subprocess.PIPE,
+    server = start_redis()
+    process = subprocess.Popen(demo_command(out), cwd=ROOT, env=demo_env(REDIS_URL=server.url), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     seen = []
     try:
@@ -201,10 +189,15 @@ def test_demo_interrupted_leaves_nothing_behind(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-    output = "".join(seen) + rest
-    assert process.returncode == 130, output
-    assert "interrupted" in output
-    assert_no_survivors(out)
+    try:
+        output = "".join(seen) + rest
+        assert process.returncode == 130, output
+        assert "interrupted" in output
+        assert f"REDIS_URL {server.url}" in output and "embedded" not in output
+        assert_no_survivors(out)
+        assert server.process.poll() is None, "the demo must not stop a Redis it did not start"
+    finally:
+        server.stop()
 
 
 @pytest.mark.integration

@@ -146,6 +146,10 @@ class TaskbridgeWorker(Worker):
     client is taskbridge's too (when it is the same database), so each work horse opens one
     connection, not two."""
 
+    #: RQ retries a lost Redis connection with a doubling wait, up to a minute by default: a worker
+    #: would then idle up to a minute after Redis came back. Capped so it is working again within seconds.
+    max_connection_wait_time = 5.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("job_class", TaskbridgeJob)
@@ -155,6 +159,24 @@ class TaskbridgeWorker(Worker):
         taskbridge_redis.adopt(self.connection)
         events.get_logger()  # built once here, not in every work horse
         autodiscover_modules("tasks")
+
+    def _scheduler_died(self) -> bool:
+        process = self.scheduler._process if self.scheduler is not None else None
+        return process is not None and not process.is_alive()
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        """Also as soon as this worker's scheduler process died (a Redis restart kills it):
+        RQ would restart it only at its ten-minute pass, and countdowns and retries wait for it."""
+        return self._scheduler_died() or super().should_run_maintenance_tasks
+
+    def run_maintenance_tasks(self) -> None:
+        if self._scheduler_died():
+            try:
+                self.scheduler.release_locks()  # its dead process's, so the restart can take them
+            except redis.RedisError:
+                pass
+        super().run_maintenance_tasks()
 
     def _presence(self) -> presence.Presence:
         scheduler = self.scheduler.name if self.scheduler is not None else None
