@@ -3,14 +3,13 @@ the outbox survives a broker outage at commit, a stalled database does not hold 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection as db_connection, transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from taskbridge import conf, routing
@@ -79,8 +78,12 @@ def test_a_stalled_database_falls_back_to_the_last_flags(transactional_db, event
     routing.flags.invalidate()
     with _with(FLAG_READ_TIMEOUT=0.5, FLAG_CACHE_SECONDS=0):
         assert routing.route("x.y", "default", "k").backend == conf.candidate()
-        locker = sqlite3.connect(db_connection.settings_dict["NAME"], timeout=0)
-        locker.execute("BEGIN EXCLUSIVE")
+        locker = connections.create_connection("default")  # another session holds the flags' table
+        locker.set_autocommit(False)
+        if locker.vendor == "sqlite":
+            locker.cursor().execute("BEGIN EXCLUSIVE")
+        else:
+            locker.cursor().execute("LOCK TABLE waffle_flag IN ACCESS EXCLUSIVE MODE")
         try:
             routing.flags.invalidate()  # a change announced: the flags must be read again now
             started = time.monotonic()
