@@ -65,7 +65,11 @@ def test_the_api_chain_completes_within_the_request(immediate, site):
 def test_the_reference_workloads_unit_tests_pass_on_the_immediate_backend(tmp_path):
     files = ["tests/test_domain_tasks.py", "tests/test_notebooks_services.py", "tests/test_podcast_generation.py",
              "tests/test_reports_generation.py", "tests/test_api_validation.py", "tests/test_api_permissions.py"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.immediate_settings", "TASKBRIDGE_TEST_SQLITE": str(tmp_path / "db.sqlite3")}
+    # A database of its own (SQLite), whatever this session runs on: a second session on
+    # PostgreSQL would ask for the same test database this one holds.
+    database = tmp_path / "db.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.immediate_settings", "TASKBRIDGE_TEST_SQLITE": str(database),
+           "DATABASE_URL": f"sqlite:///{database}"}
     env.pop("TASKBRIDGE_EVENT_LOG", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not integration", "--ds", "tests.immediate_settings", *files],
