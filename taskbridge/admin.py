@@ -19,8 +19,21 @@ from .models import Cutover, RouteChange
 from .routing import FlagState
 
 
+class _ReadOnly:
+    """Rows written only by taskbridge itself: nobody adds, changes or deletes them in admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(RouteChange)
-class RouteChangeAdmin(admin.ModelAdmin):
+class RouteChangeAdmin(_ReadOnly, admin.ModelAdmin):
     """The audit of route changes, read-only, to the second (the runbook's ``compare --since`` needs it)."""
 
     list_display = ("changed", "flag", "from_route", "to_route", "changed_by", "origin", "forced", "reason")
@@ -31,14 +44,6 @@ class RouteChangeAdmin(admin.ModelAdmin):
     def changed(self, obj: RouteChange) -> str:
         return timezone.localtime(obj.changed_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         # The cockpit's first address, kept for bookmarks and the runbook.
@@ -47,18 +52,10 @@ class RouteChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cutover)
-class CutoverAdmin(admin.ModelAdmin):
+class CutoverAdmin(_ReadOnly, admin.ModelAdmin):
     """The cutover cockpit (:mod:`taskbridge.cockpit`) as the "cutover cockpit" entry of the
     admin index and sidebar; listed for users with ``taskbridge.view_cutover``."""
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return cockpit.can_view(request.user)

@@ -8,11 +8,11 @@ import json
 import django_rq
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.test import Client
 from rq.job import Job
 
 from notebooks.models import Notebook
+from tests.support.domain import staff_client
 
 
 @pytest.fixture
@@ -25,23 +25,13 @@ def job(redis_conn):
         queued.delete()
 
 
-def _staff(username: str, *perms: str) -> Client:
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
-    for perm in perms:
-        app, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _job_paths(job) -> tuple[str, str]:
     index = django_rq.settings.get_queues_map()["maintenance"]
     return f"/django-rq/queues/{index}/{job.id}/", f"/django-rq/queues/{index}/{job.id}/delete/"
 
 
 def test_staff_without_the_permission_cannot_view_or_delete_a_job(db, job, redis_conn):
-    staff = _staff("clerk")
+    staff = staff_client("clerk")
     detail, delete = _job_paths(job)
     for path in ("/django-rq/", detail, delete):
         response = staff.get(path)
@@ -58,7 +48,7 @@ def test_anonymous_users_are_sent_to_login(db, job):
 
 
 def test_an_operator_with_the_permission_can_view_and_delete(db, job, redis_conn):
-    operator = _staff("operator", "django_rq.admin")
+    operator = staff_client("operator", "django_rq.admin")
     detail, delete = _job_paths(job)
     assert operator.get("/django-rq/").status_code == 200
     page = operator.get(detail)
@@ -68,7 +58,7 @@ def test_an_operator_with_the_permission_can_view_and_delete(db, job, redis_conn
 
 
 def test_the_dashboard_is_not_also_served_under_admin(db):
-    staff = _staff("clerk")
+    staff = staff_client("clerk")
     assert staff.get("/admin/django_rq/dashboard/").status_code == 404
 
 

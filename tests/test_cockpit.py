@@ -8,12 +8,12 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.test import Client
 from waffle.models import Flag
 
 from taskbridge import conf, live
 from taskbridge.models import RouteChange
+from tests.support.domain import staff_client
 
 COCKPIT = "/admin/taskbridge/cutover/"
 LIVE = COCKPIT + "live.json"
@@ -27,24 +27,14 @@ def idle_queue(settings):
     settings.TASKBRIDGE = {**settings.TASKBRIDGE, "QUEUES": {**settings.TASKBRIDGE["QUEUES"], IDLE: {"timeout": 60}}}
 
 
-def _staff(username: str, *perms: str) -> Client:
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
-    for perm in perms:
-        app, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def viewer(db):
-    return _staff("viewer", "taskbridge.view_cutover", "taskbridge.view_routechange")
+    return staff_client("viewer", "taskbridge.view_cutover", "taskbridge.view_routechange")
 
 
 @pytest.fixture
 def operator(db):
-    return _staff("operator", "taskbridge.view_cutover", "taskbridge.view_routechange", "waffle.change_flag", "waffle.view_flag")
+    return staff_client("operator", "taskbridge.view_cutover", "taskbridge.view_routechange", "waffle.change_flag", "waffle.view_flag")
 
 
 def _share(queue: str) -> tuple[bool | None, object]:
@@ -53,7 +43,7 @@ def _share(queue: str) -> tuple[bool | None, object]:
 
 
 def test_staff_status_alone_opens_nothing(db):
-    clerk = _staff("clerk")
+    clerk = staff_client("clerk")
     assert clerk.get(COCKPIT).status_code == 403
     assert clerk.get(LIVE).status_code == 403
     assert clerk.post(ROUTE, {"queue": IDLE, "target": "candidate", "confirm": "1"}).status_code == 403

@@ -16,7 +16,8 @@ from taskbridge.guard.loop import STATE_KEY, Guard
 from taskbridge.models import Ramp, RouteChange
 from taskbridge.routing import FlagState, flags
 from tests.support.synthetic import jobs
-from tests.test_cockpit import COCKPIT, IDLE, LIVE, _staff, idle_queue, operator, viewer  # noqa: F401  (fixtures)
+from tests.support.domain import staff_client
+from tests.test_cockpit import COCKPIT, IDLE, LIVE, idle_queue, operator, viewer  # noqa: F401  (fixtures)
 
 RAMP = COCKPIT + "ramp/"
 PLAN = {"queue": IDLE, "steps": "5,25,50,100", "hold_seconds": "600", "hold_jobs": "100", "reason": "first canary"}
@@ -151,7 +152,7 @@ def test_pausing_or_resuming_without_a_ramp_is_refused_and_odd_requests_are_answ
 
 
 def test_staff_without_the_route_permissions_get_403_on_the_ramp_views(viewer, clean, interlock_passes):
-    clerk = _staff("clerk")
+    clerk = staff_client("clerk")
     for client in (clerk, viewer):
         for action in ("start", "pause", "resume"):
             assert client.post(RAMP + f"{action}/", PLAN).status_code == 403, action

@@ -156,6 +156,19 @@ def client_for(user) -> Client:
     return client
 
 
+def staff_client(username: str, *perms: str) -> Client:
+    """A logged-in staff user holding exactly ``perms`` (``"app_label.codename"``): staff status
+    alone opens no operator view."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
+    for perm in perms:
+        app, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
+    return client_for(user)
+
+
 @pytest.fixture
 def alice(db):
     return make_user("alice")
