@@ -69,29 +69,29 @@ def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], job: Running
         result = task.func(*args, **kwargs)
         arguments.validate_result(task.name, result)
     except RetryRequested as request:
-        _retry_or_give_up(task, args, kwargs, job, ctx, request, started)
+        _retry_or_give_up(task, args, kwargs, job, ctx, lease, request, started)
         return None  # cancelled meanwhile: no retry
     except job.timeout_errors:
-        _fail(task, ctx, "timeout", timeout_message(task.effective_timeout), started)
+        _fail(task, ctx, lease, "timeout", timeout_message(task.effective_timeout), started)
         raise
     except Exception as exc:
         if task.retry is not NO_RETRY and isinstance(exc, task.retry.on):
             request = RetryRequested(task.retry.countdown_for(ctx.attempt), task.retry.max_retries, exc)
-            _retry_or_give_up(task, args, kwargs, job, ctx, request, started, raised=exc)
+            _retry_or_give_up(task, args, kwargs, job, ctx, lease, request, started, raised=exc)
             return None  # cancelled meanwhile: no retry
-        _fail(task, ctx, type(exc).__name__, str(exc), started)
+        _fail(task, ctx, lease, type(exc).__name__, str(exc), started)
         raise
     finally:
         correlation.reset(correlation_token)
         _current.reset(context_token)
-    if ledger().succeed(job.job_id, result, task.effective_result_ttl) != TaskStatus.SUCCEEDED:
+    if ledger().succeed(job.job_id, result, task.effective_result_ttl, lease) != TaskStatus.SUCCEEDED:
         return result  # cancelled (or failed as lost) while it ran: that stays its one ending
     events.emit(events.SUCCEEDED, ctx.subject, duration_ms=events.ms(time.time() - started))
     return result
 
 
-def _fail(task: Task, ctx: TaskContext, error_type: str, error: str, started: float | None) -> None:
-    if ledger().fail(ctx.job_id, error_type, error, task.effective_result_ttl) != TaskStatus.FAILED:
+def _fail(task: Task, ctx: TaskContext, lease: Lease, error_type: str, error: str, started: float | None) -> None:
+    if ledger().fail(ctx.job_id, error_type, error, task.effective_result_ttl, lease) != TaskStatus.FAILED:
         return
     duration = events.ms(time.time() - started) if started is not None else None
     events.emit(events.FAILED, ctx.subject, duration_ms=duration, error_type=error_type, error=error)
@@ -103,6 +103,7 @@ def _retry_or_give_up(
     kwargs: dict[str, Any],
     job: RunningJob,
     ctx: TaskContext,
+    lease: Lease,
     request: RetryRequested,
     started: float,
     raised: BaseException | None = None,
@@ -126,9 +127,9 @@ def _retry_or_give_up(
                 logger.exception("give-up hook of %s failed for job %s", task.name, ctx.job_id)
             finally:
                 _current.reset(token)
-        _fail(task, ctx, "max_retries_exceeded", str(error), started)
+        _fail(task, ctx, lease, "max_retries_exceeded", str(error), started)
         raise error from cause
-    if ledger().set_state(ctx.job_id, TaskStatus.RETRYING, attempt=ctx.attempt) != TaskStatus.RETRYING:
+    if ledger().set_state(ctx.job_id, TaskStatus.RETRYING, lease, attempt=ctx.attempt) != TaskStatus.RETRYING:
         return
     events.emit(
         events.RETRYING, ctx.subject, countdown=request.countdown, duration_ms=events.ms(time.time() - started),

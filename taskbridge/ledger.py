@@ -127,19 +127,20 @@ redis.call('HSET', KEYS[1], 'backend', ARGV[2], 'moved', ARGV[3], 'moved_from', 
 return {'moved', state, redis.call('HINCRBY', KEYS[1], 'gen', 1)}
 """
 
-# KEYS[1] record; ARGV: state ttl now [field value ...]. Returns the state the job is in after:
-# ARGV[1], or the state it had already ended in. A job ends once: a cancelled job stays
-# cancelled (noting that its run ended, which a cancel with a grace period waits for), a job
-# already failed as lost stays failed.
+# KEYS[1] record, KEYS[2] lease; ARGV: state ttl now token [field value ...]. Returns the state
+# the job is in after: ARGV[1], or the state it had already ended in. A job ends once: a
+# cancelled job stays cancelled (noting that its run ended, which a cancel with a grace period
+# waits for), a job already failed as lost stays failed. The run's lease (token ARGV[4]; '' for
+# none) is dropped in the same step, whatever the state, so a run's end costs one round trip.
 _FINISH = """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'cancelled' then
   redis.call('HSET', KEYS[1], 'ended', ARGV[3])
   return state
 end
 if state == 'succeeded' or state == 'failed' then return state end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[3], 'ended', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[3], 'ended', ARGV[3], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return ARGV[1]
 """
@@ -242,15 +243,17 @@ def lease_seconds() -> float:
 class Lease:
     """Held by the run of a job while it runs: taken by :meth:`Ledger.begin` in the same
     step that marks the job started (so a second delivery of the job cannot take it too),
-    then renewed by this process's :mod:`~taskbridge.watchdog` every sixth of its lifetime.
-    When the process dies with its worker (OOM, node loss), no one is left to say so; the
-    lease running out is how the job's death gets noticed (the reconciler,
+    then renewed by this process's :mod:`~taskbridge.watchdog` every sixth of its lifetime,
+    and dropped by the ledger step that ends the run (:meth:`Ledger.set_state` with
+    ``lease=``). When the process dies with its worker (OOM, node loss), no one is left to
+    say so; the lease running out is how the job's death gets noticed (the reconciler,
     :meth:`taskbridge.handle.TaskHandle.status`)."""
 
     def __init__(self, ledger: Ledger, job_id: str, seconds: float) -> None:
         self.ledger, self.key, self.ms = ledger, lease_key(job_id), max(1, int(seconds * 1000))
         self.token = uuid.uuid4().hex
         self._held = False
+        self._handed_over = False
 
     def hold(self, kill_after: float | None = None) -> None:
         """Start renewing (once :meth:`Ledger.begin` took the lease); with ``kill_after``, the
@@ -258,12 +261,25 @@ class Lease:
         watchdog.hold(self, kill_after)
         self._held = True
 
+    def hand_over(self) -> str:
+        """Stop renewing (and the hard limit) and give the token to the step ending the run, which drops the lease."""
+        self._stop()
+        self._handed_over = True
+        return self.token
+
+    def _stop(self) -> None:
+        if self._held:
+            watchdog.release(self)
+            self._held = False
+
     def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._held:
-            watchdog.release(self)
+        """A run that ended without a ledger step (not started, an error reaching Redis, a signal) drops its lease here."""
+        self._stop()
+        if self._handed_over:
+            return
         try:
             self.ledger._release(keys=[self.key], args=[self.token])
         except redis.RedisError:
@@ -338,20 +354,22 @@ class Ledger:
             for reply in replies
         ]
 
-    def set_state(self, job_id: str, state: TaskStatus, **fields: Any) -> str:
+    def set_state(self, job_id: str, state: TaskStatus, lease: Lease | None = None, **fields: Any) -> str:
+        """Move the job to ``state`` (see ``_FINISH``); with ``lease``, the run's lease is dropped in the same step."""
         ttl = ACTIVE_TTL if state not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else fields.pop("ttl", conf.option("RESULT_TTL"))
         fields.pop("ttl", None)
         flat: list[Any] = []
         for field, value in fields.items():
             if value is not None:
                 flat += [field, value]
-        return _text(self._finish(keys=[key(job_id)], args=[state.value, ttl, time.time(), *flat]))
+        token = lease.hand_over() if lease is not None else ""
+        return _text(self._finish(keys=[key(job_id), lease_key(job_id)], args=[state.value, ttl, time.time(), token, *flat]))
 
-    def succeed(self, job_id: str, result: Any, ttl: int) -> str:
-        return self.set_state(job_id, TaskStatus.SUCCEEDED, result=json.dumps(result), ttl=ttl)
+    def succeed(self, job_id: str, result: Any, ttl: int, lease: Lease | None = None) -> str:
+        return self.set_state(job_id, TaskStatus.SUCCEEDED, lease, result=json.dumps(result), ttl=ttl)
 
-    def fail(self, job_id: str, error_type: str, error: str, ttl: int) -> str:
-        return self.set_state(job_id, TaskStatus.FAILED, error_type=error_type, error=error, ttl=ttl)
+    def fail(self, job_id: str, error_type: str, error: str, ttl: int, lease: Lease | None = None) -> str:
+        return self.set_state(job_id, TaskStatus.FAILED, lease, error_type=error_type, error=error, ttl=ttl)
 
     def lose(self, job_id: str, attempt: int, error_type: str, error: str, ttl: int, lease_gone: bool = False) -> bool:
         """Fail a started job whose process died; False when it had ended, been cancelled or moved on

@@ -20,12 +20,16 @@ def families(text: str) -> dict:
     return {family.name: family for family in text_string_to_metric_families(text)}
 
 
-@pytest.fixture
-def published(db, redis_conn):
+@pytest.fixture(params=["one by one", "buffered"])
+def published(request, db, redis_conn):
+    """Lines sent one per pipeline, and buffered (counters added up per batch before they are sent): the same counts."""
     stream.reset(redis_conn)
     events = jobs("celery", "default", 7, durations=iter([3.0, 30, 300, 3000, 30_000, 1, 2])) + jobs("rq", "default", 4, ok=False) + jobs("rq", "podcast", 2)
+    send = stream.publish if request.param == "one by one" else stream.publish_later
     for event in events:
-        stream.publish(orjson.dumps(event))
+        send(orjson.dumps(event))
+    stream.flush()
+    assert len(stream.window(60)) == len(events)
     return events
 
 
@@ -93,3 +97,16 @@ def test_an_unreachable_redis_does_not_stop_the_log_line(db, settings, event_log
     finally:
         stream._paused_until = 0.0
     assert [e for e in event_log.all() if e.get("job_id") == "job-live-2"]
+
+
+def test_the_stream_keeps_about_maxlen_events_whatever_the_batch_size(db, redis_conn, settings):
+    """Each batch is one entry; an entry of k lines trims the stream to about MAXLEN / k entries
+    (Redis trims whole nodes of 100 entries), so the events kept stay near MAXLEN."""
+    settings.TASKBRIDGE = {**settings.TASKBRIDGE, "LIVE_STREAM_MAXLEN": 5000}
+    stream.reset(redis_conn)
+    line = orjson.dumps(jobs("celery", "default", 1)[0])
+    for batch in range(2000):
+        stream._send([line] * 10)
+    kept = len(stream.window(3600))
+    assert 5000 <= kept <= 6000
+    assert redis_conn.hget(stream.COUNTS_KEY, f"{orjson.loads(line)['event']}|default|celery") == b"20000"

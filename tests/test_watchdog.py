@@ -40,6 +40,24 @@ def test_a_held_lease_outlives_its_lifetime_and_is_given_back_with_the_job(short
     assert not redis_conn.exists(lease_key(job_id))
 
 
+def test_the_step_ending_a_run_drops_its_lease_and_only_its_own(short_lease, redis_conn):
+    """The ending Lua step (succeeded, failed, retrying) takes the run's lease with it, token checked:
+    one round trip for the end of a run, and a redelivery's lease is never dropped by an older run."""
+    job_id = uuid.uuid4().hex
+    with _begin(job_id) as lease:
+        lease.hold()
+        assert ledger().succeed(job_id, 3, 60, lease) == "succeeded"
+        assert not redis_conn.exists(lease_key(job_id))
+        time.sleep(0.3)  # past a renewal period: the watchdog let go of it at the hand-over
+        assert not redis_conn.exists(lease_key(job_id))
+
+    other = uuid.uuid4().hex
+    with _begin(other) as stale:
+        redis_conn.set(lease_key(other), "another-run", px=5000)
+        assert ledger().fail(other, "ValueError", "no", 60, stale) == "failed"
+    assert redis_conn.get(lease_key(other)) == b"another-run"
+
+
 def test_a_released_lease_is_not_renewed_and_another_runs_lease_never_touched(short_lease, redis_conn):
     kept, dropped = uuid.uuid4().hex, uuid.uuid4().hex
     kept_lease, dropped_lease = _begin(kept), _begin(dropped)

@@ -32,7 +32,8 @@ class EventWindow:
             entries = self.conn.xrange(stream.STREAM_KEY, min=start, max="+", count=self.batch)
             for entry_id, values in entries:
                 self._last_id = entry_id
-                self._add(values.get(b"e"))
+                for line in stream.entry_lines(values):
+                    self._add(line)
             if len(entries) < self.batch:
                 break
             start = f"({self._last_id.decode()}"  # type: ignore[union-attr]
@@ -40,9 +41,7 @@ class EventWindow:
             self.events.popleft()
         return list(self.events)
 
-    def _add(self, line: bytes | None) -> None:
-        if not line:
-            return
+    def _add(self, line: bytes) -> None:
         try:
             event = orjson.loads(line)
             at = parse_iso(event["timestamp"])
