@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+import gc
 import os
 import sys
 
@@ -14,3 +15,6 @@ if __name__ == "__main__":
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
+    # The command is done and the process exits next: skip the interpreter's last collection
+    # over every object (about 0.1 s with Django, Celery and redis-py loaded); the OS frees the memory.
+    gc.freeze()

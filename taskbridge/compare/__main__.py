@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from ..errors import CompareError
@@ -21,4 +22,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    gc.freeze()  # exiting next: skip the interpreter's last collection over every object (see manage.py)
+    sys.exit(status)

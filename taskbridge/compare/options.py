@@ -109,7 +109,7 @@ class Options:
     top_errors: int = 5
     time_buckets: int = 40
     workers: int | None = None
-    block_size: int = 8 * 1024 * 1024
+    block_size: int = 2 * 1024 * 1024
 
     @classmethod
     def build(cls, **options: object) -> Options:

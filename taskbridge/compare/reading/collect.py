@@ -1,12 +1,16 @@
 """Read every input into one :class:`~.reader.Partial`, in this process or across worker processes.
 
 Parsing JSON is most of the cost of ``compare`` and it is CPU-bound, so a
-large input is cut into blocks (:mod:`.sources`) that worker processes parse
-while this process merges their partials in input order (so line numbers in
-the malformed-line examples stay right). Small inputs, and ``workers=1``, are
-parsed here with no pool at all. While the pool starts (a fork server: a new
-interpreter and its imports), this process parses the first block itself; the
-workers take the rest as soon as they are up.
+large input is cut into blocks (:mod:`.sources`) that several processes
+parse. This process reads the blocks in order and hands each to the workers
+through a short queue; when the queue is full it parses the block itself, so
+every process is busy whatever the others cost (a worker still starting, a
+machine shared with other work). Each process parses all the blocks it takes
+into *one* partial, so the only merges are one per worker at the end, instead
+of one per block (merging and moving a partial between processes cost about
+as much as building it). Line numbers in the malformed-line examples are
+block-relative until the end, when every block's line count is known.
+Small inputs, and ``workers=1``, are parsed here with no worker at all.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import io
 import itertools
 import multiprocessing
 import os
+import queue
 import threading
-from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .reader import ParseSpec, Partial, parse_bytes, parse_lines
+from .reader import MAX_EXAMPLES, ParseSpec, Partial, parse_bytes, parse_lines
 from .sources import Block, Input, LinesInput, PathInput, StreamInput, blocks, text_lines
 
 
@@ -31,23 +36,44 @@ def default_workers() -> int:
     return max(1, min(cpus, 8))
 
 
-def parse_block(job: tuple[Block, ParseSpec]) -> tuple[str, Partial]:
-    """Worker entry point: one block in, its source's label and its partial out (line numbers relative to the block)."""
-    block, spec = job
-    return block.label, parse_data(block.read(), spec, block.label)
+@dataclass
+class Share:
+    """What one process parsed: its partial (example lines relative to their block), and per
+    block it took, the lines in it and which of the partial's examples came from it."""
+
+    part: Partial = field(default_factory=Partial)
+    lines: dict[int, int] = field(default_factory=dict)
+    example_blocks: list[int] = field(default_factory=list)
+
+    def parse(self, index: int, block: Block, spec: ParseSpec) -> None:
+        lines, examples = self.part.lines, len(self.part.examples)
+        parse_bytes(block.read(), spec, block.label, into=self.part)
+        self.lines[index] = self.part.lines - lines
+        self.example_blocks += [index] * (len(self.part.examples) - examples)
 
 
-def parse_data(data: bytes, spec: ParseSpec, label: str, into: Partial | None = None, line_offset: int = 0) -> Partial:
-    """A block of bytes, parsed as bytes (see :func:`~.reader.parse_bytes`)."""
-    return parse_bytes(data, spec, label, into=into, line_offset=line_offset)
+def _work(tasks: Any, results: Any, spec: ParseSpec) -> None:
+    """A worker process: parse blocks from ``tasks`` until ``None``, then send the share back."""
+    share = Share()
+    try:
+        while (task := tasks.get()) is not None:
+            share.parse(*task, spec)
+    except BaseException as error:
+        results.put(error)
+        raise
+    results.put(share)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """Workers come from a fork server, not from this process: a process that has
-    dispatched jobs holds broker connections and threads, and kombu's after-fork
-    clean-up in a child forked from it blocks on them (seen with the test
-    session's Celery connections). The server imports the parser once."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    """Workers are forked from this process when it runs no other thread (the command line:
+    a fork costs milliseconds and the workers share its imported modules). Otherwise they
+    come from a fork server: a process that has dispatched jobs holds broker connections
+    and threads, and kombu's after-fork clean-up in a child forked from it blocks on them
+    (seen with the test session's Celery connections). The server imports the parser once."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
@@ -71,56 +97,100 @@ def collect(inputs: list[Input], spec: ParseSpec, workers: int | None = None, bl
 
     all_blocks: Iterator[Block] = itertools.chain.from_iterable(blocks(source, block_size) for source in streamed)
     head = list(itertools.islice(all_blocks, 2))
-    all_blocks = itertools.chain(head, all_blocks)
-    offsets: defaultdict[str, int] = defaultdict(int)
-
+    labels: list[str] = []
+    here = Share(total)
     if workers == 1 or len(head) < 2:
-        for block in all_blocks:
-            before = total.lines
-            parse_data(block.read(), spec, block.label, into=total, line_offset=offsets[block.label])
-            offsets[block.label] += total.lines - before
-        return total
-
-    first = next(all_blocks)
-    with _BootingPool(workers, ((block, spec) for block in all_blocks)) as booting:
-        parse_data(first.read(), spec, first.label, into=total)  # while the workers start: about 0.2 s of interpreter and imports
-        offsets[first.label] = total.lines
-        for label, partial in booting.results():
-            total.merge(partial, line_offset=offsets[label])
-            offsets[label] += partial.lines
+        for index, block in enumerate(itertools.chain(head, all_blocks)):
+            labels.append(block.label)
+            here.parse(index, block, spec)
+        shares = [here]
+    else:
+        with _Workers(_pool_context(), workers - 1, spec) as pool:
+            for index, block in enumerate(itertools.chain(head, all_blocks)):
+                labels.append(block.label)
+                if not pool.offer(index, block):
+                    here.parse(index, block, spec)
+            shares = [here, *pool.shares()]
+        for share in shares[1:]:
+            total.merge(share.part)
+    total.examples = _examples(shares, labels)
     return total
 
 
-class _BootingPool:
-    """A worker pool started on a thread, already handed the blocks after the first: creating
-    a pool waits on the fork server, which this process spends parsing the first block."""
+def _examples(shares: list[Share], labels: list[str]) -> list[tuple[str, int, str]]:
+    """The first malformed-line examples in input order, their line numbers made whole-source."""
+    offset: dict[int, int] = {}
+    running: dict[str, int] = {}
+    lines = {index: count for share in shares for index, count in share.lines.items()}
+    for index, label in enumerate(labels):
+        offset[index] = running.get(label, 0)
+        running[label] = offset[index] + lines[index]
+    tagged = sorted(
+        (index, line, source, reason)
+        for share in shares
+        for index, (source, line, reason) in zip(share.example_blocks, share.part.examples)
+    )
+    return [(source, line + offset[index], reason) for index, line, source, reason in tagged[:MAX_EXAMPLES]]
 
-    def __init__(self, workers: int, jobs: Iterator[tuple[Block, ParseSpec]]) -> None:
-        self._pool: Any = None
-        self._results: Iterator[tuple[str, Partial]] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._start, args=(workers, jobs), daemon=True)
 
-    def _start(self, workers: int, jobs: Iterator[tuple[Block, ParseSpec]]) -> None:
-        try:
-            self._pool = _pool_context().Pool(workers)
-            self._results = self._pool.imap(parse_block, jobs, chunksize=1)
-        except BaseException as error:  # raised in the parsing thread by results()
-            self._error = error
+class _Workers:
+    """Worker processes taking blocks from a short queue; each sends back one :class:`Share`.
 
-    def results(self) -> Iterator[tuple[str, Partial]]:
-        """The partials of the blocks after the first, in input order."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._results is not None
-        return self._results
+    Forked workers are started here, before this process has another thread. Workers
+    from a fork server are started on a thread, as the first start waits for the
+    server (a new interpreter and its imports) while this process is already parsing."""
 
-    def __enter__(self) -> _BootingPool:
-        self._thread.start()
+    def __init__(self, context: multiprocessing.context.BaseContext, count: int, spec: ParseSpec) -> None:
+        self._tasks = context.Queue(maxsize=2 * count)
+        self._results = context.Queue()
+        self._processes = [context.Process(target=_work, args=(self._tasks, self._results, spec), daemon=True) for _ in range(count)]
+        self._starter: threading.Thread | None = None
+        if context.get_start_method() != "fork":
+            self._starter = threading.Thread(target=self._start, daemon=True)
+
+    def _start(self) -> None:
+        for process in self._processes:
+            process.start()
+
+    def __enter__(self) -> _Workers:
+        if self._starter is None:
+            self._start()
+        else:
+            self._starter.start()
         return self
 
+    def offer(self, index: int, block: Block) -> bool:
+        """Hand a block to the workers; False when their queue is full (parse it here)."""
+        try:
+            self._tasks.put_nowait((index, block))
+        except queue.Full:
+            return False
+        return True
+
+    def shares(self) -> list[Share]:
+        """Every worker's share, once the blocks handed over are parsed."""
+        if self._starter is not None:
+            self._starter.join()
+        for _ in self._processes:
+            self._tasks.put(None)
+        shares = []
+        while len(shares) < len(self._processes):
+            try:
+                result = self._results.get(timeout=1.0)
+            except queue.Empty:
+                died = [process.exitcode for process in self._processes if process.exitcode not in (None, 0)]
+                if died and self._results.empty():  # a worker that ended well sent its share before it exited
+                    raise RuntimeError(f"a compare worker process died (exit code {died[0]})") from None
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            shares.append(result)
+        return shares
+
     def __exit__(self, *exc: object) -> None:
-        self._thread.join()
-        if self._pool is not None:
-            self._pool.terminate()
+        if self._starter is not None:
+            self._starter.join()
+        for process in self._processes:
+            if exc[0] is not None and process.is_alive():
+                process.kill()
+            process.join(timeout=5)
