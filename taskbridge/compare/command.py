@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--fail-on-hold", action="store_true", help=f"exit with status {EXIT_HOLD} when any queue's verdict is hold")
     output.add_argument("--top-errors", type=int, default=5, metavar="N", help="error types listed per row (default: 5)")
     output.add_argument("--limit", type=int, default=20, metavar="N", help="stranded and duplicate jobs listed in text and Markdown (default: 20; JSON lists all)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="processes parsing large files (default: one per CPU; 1: none)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="processes parsing large files, this one included (default: one per CPU, at most 8; 1: this one only)")
 
 
 def build_options(options: dict[str, Any]) -> Options:

@@ -30,6 +30,10 @@ class RangeBlock:
     start: int
     end: int
 
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
     def read(self) -> bytes:
         with open(self.path, "rb") as handle:
             handle.seek(self.start)
@@ -42,6 +46,10 @@ class DataBlock:
 
     label: str
     data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
     def read(self) -> bytes:
         return self.data
@@ -103,6 +111,11 @@ def _path_input(path: str | os.PathLike[str]) -> Input:
     if os.path.isdir(text):
         raise FileNotFoundError(f"not a file: {text}")
     return PathInput(text, text)
+
+
+def known_size(sources: list[PathInput | StreamInput]) -> int:
+    """Bytes of input known before reading it: plain files' sizes (a gzip file or a stream adds nothing)."""
+    return sum(os.path.getsize(source.path) for source in sources if isinstance(source, PathInput) and not is_gzip(source.path))
 
 
 def is_gzip(path: str) -> bool:
