@@ -3,7 +3,7 @@
 Routing reads the flags on the dispatch path. A stalled database (a lock, a
 paused server) would hold every dispatch for as long as it stalls; here the
 query runs in one long-lived reader thread (with a database connection of its
-own) and the caller waits at most ``TASKBRIDGE["FLAG_READ_TIMEOUT"]`` seconds.
+own, open only while it reads) and the caller waits at most ``TASKBRIDGE["FLAG_READ_TIMEOUT"]`` seconds.
 While a read is stuck, later reads fail at once instead of queueing behind it.
 ``None`` reads in the caller's thread, without a limit (the test settings,
 whose flags live in a test's own uncommitted transaction).
@@ -35,10 +35,15 @@ def _reader() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _in_reader(query: Callable[[], Any]) -> Any:
-    from django.db import close_old_connections
+    """Run ``query`` on the reader thread, then close that thread's connection: the flags are
+    read only when they change (:mod:`taskbridge.routing`), hours apart, so an idle connection
+    held per process between reads would cost the database more than connecting each time."""
+    from django.db import connections
 
-    close_old_connections()
-    return query()
+    try:
+        return query()
+    finally:
+        connections.close_all()
 
 
 def read(query: Callable[[], Any]) -> Any:
