@@ -106,10 +106,6 @@ class CeleryBackend(Backend):
         options = {
             "args": list(message.args), "kwargs": message.kwargs, "task_id": message.job_id, "queue": queue,
             "eta": message.eta, "headers": {HEADER: {**message.meta, "queue": queue}},
-            # No result subscription (a SUBSCRIBE and an UNSUBSCRIBE per dispatch): a handle reads
-            # the ledger, never Celery's result channel; failures are stored all the same
-            # (the task's store_errors_even_if_ignored).
-            "ignore_result": True,
         }
         if message.attempt > 1:
             options["retries"] = message.attempt - 1
