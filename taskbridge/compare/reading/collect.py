@@ -30,8 +30,8 @@ from .sources import Block, Input, LinesInput, PathInput, StreamInput, blocks, k
 
 
 #: The end of the input (this share of the plain files' bytes) is parsed by this process alone,
-#: while the workers pickle and send their partials back: at 1M events it then waits about 0.08 s
-#: for them (its unpickling) instead of 0.2 s (benchmarks/compare.py).
+#: while the workers send their partials back: at 1M events it then waits about 0.08 s for them
+#: (reading them in) instead of 0.2 s (benchmarks/compare.py).
 TAIL_SHARE = 0.06
 
 
